@@ -9,6 +9,10 @@
 //   auto r = co_await client->exec({"GET", "k"});
 //   if (!r) ...            // r.error(): unavailable, timeout, connection_lost, ...
 //   else if (r->is_error()) ...  // Redis answered -ERR: data, not a failure
+//
+// g++ 12 note: inside a coroutine, build commands with Command::make("GET", key)
+// (or .arg()); a braced list of string literals, Command{"GET", "k"}, trips a
+// compiler bug ("array used as initializer").
 #pragma once
 
 #include <jeweler/redis/command.hpp>

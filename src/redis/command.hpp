@@ -46,6 +46,9 @@ class Command {
   std::string_view name() const noexcept;
   /// Complete RESP encoding ("*N\r\n" + body).
   std::string wire() const;
+  /// For an EVALSHA of `s` (as built by Pipeline::add_eval / Client::eval):
+  /// the same call as EVAL with the script's source (NOSCRIPT fallback).
+  Command as_eval(const Script& s) const;
 
  private:
   template <class T>
