@@ -9,14 +9,22 @@ class Category final : public boost::system::error_category {
   const char* name() const noexcept override { return "jeweler"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-      case errc::unavailable: return "service unavailable";
-      case errc::deadline_exceeded: return "deadline exceeded";
-      case errc::not_found: return "not found";
-      case errc::invalid_argument: return "invalid argument";
-      case errc::conflict: return "conflict";
-      case errc::rate_limited: return "rate limited";
-      case errc::corrupt_data: return "corrupt data";
-      case errc::internal: return "internal error";
+      case errc::unavailable:
+        return "service unavailable";
+      case errc::deadline_exceeded:
+        return "deadline exceeded";
+      case errc::not_found:
+        return "not found";
+      case errc::invalid_argument:
+        return "invalid argument";
+      case errc::conflict:
+        return "conflict";
+      case errc::rate_limited:
+        return "rate limited";
+      case errc::corrupt_data:
+        return "corrupt data";
+      case errc::internal:
+        return "internal error";
     }
     return "unknown error";
   }

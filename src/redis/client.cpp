@@ -5,17 +5,23 @@ namespace jeweler::redis {
 
 std::string_view to_string(State s) noexcept {
   switch (s) {
-    case State::connecting: return "connecting";
-    case State::ready: return "ready";
-    case State::reconnecting: return "reconnecting";
-    case State::closed: return "closed";
+    case State::connecting:
+      return "connecting";
+    case State::ready:
+      return "ready";
+    case State::reconnecting:
+      return "reconnecting";
+    case State::closed:
+      return "closed";
   }
   return "unknown";
 }
 
 namespace {
 
-bool is_noscript(const Reply& r) { return r.is_error() && r.error_code() == "NOSCRIPT"; }
+bool is_noscript(const Reply& r) {
+  return r.is_error() && r.error_code() == "NOSCRIPT";
+}
 
 class StandaloneHandle final : public Client {
  public:
@@ -48,8 +54,8 @@ class StandaloneHandle final : public Client {
       wire += "\r\n";
       wire += c.body();
     }
-    auto r = co_await impl_->run_request(std::move(wire), p.size(), p.commands().front().name(),
-                                         opts);
+    auto r =
+        co_await impl_->run_request(std::move(wire), p.size(), p.commands().front().name(), opts);
     if (!r) co_return r.error();
     // Scripts unknown to the server (flushed, failover, restart): run them
     // again with EVAL, which also caches them for the next EVALSHA.
@@ -78,7 +84,9 @@ class StandaloneHandle final : public Client {
   asio::awaitable<bool> wait_ready(std::chrono::milliseconds timeout) override {
     return impl_->wait_ready(timeout);
   }
-  void set_observer(std::shared_ptr<CommandObserver> o) override { impl_->set_observer(std::move(o)); }
+  void set_observer(std::shared_ptr<CommandObserver> o) override {
+    impl_->set_observer(std::move(o));
+  }
 
  private:
   std::shared_ptr<detail::StandaloneClient> impl_;

@@ -12,7 +12,9 @@
 //
 // g++ 12 note: inside a coroutine, build commands with Command::make("GET", key)
 // (or .arg()); a braced list of string literals, Command{"GET", "k"}, trips a
-// compiler bug ("array used as initializer").
+// compiler bug ("array used as initializer"); the same holds for any braced
+// list used as a temporary inside a co_await expression: put it in a local
+// variable first (std::vector<std::string> keys = {"k"}; co_await c.eval(s, keys, ...)).
 #pragma once
 
 #include <jeweler/redis/command.hpp>
@@ -49,13 +51,13 @@ std::string_view to_string(State s) noexcept;
 struct Health {
   State state = State::connecting;
   Mode mode = Mode::standalone;
-  std::string address;              // Config::describe(), no credentials
-  double last_ping_ms = -1;         // latency of the last health PING, -1 = none yet
-  std::uint64_t reconnects = 0;     // successful reconnections after the first connect
-  std::uint64_t errors = 0;         // connection-level errors seen
-  std::uint64_t commands = 0;       // commands completed (any outcome)
-  std::string last_error;           // last connection-level error, for /health
-  int protocol = 0;                 // 2 or 3 once connected
+  std::string address;           // Config::describe(), no credentials
+  double last_ping_ms = -1;      // latency of the last health PING, -1 = none yet
+  std::uint64_t reconnects = 0;  // successful reconnections after the first connect
+  std::uint64_t errors = 0;      // connection-level errors seen
+  std::uint64_t commands = 0;    // commands completed (any outcome)
+  std::string last_error;        // last connection-level error, for /health
+  int protocol = 0;              // 2 or 3 once connected
   bool up() const noexcept { return state == State::ready; }
 };
 

@@ -29,9 +29,12 @@ std::uint16_t parse_port(std::string_view text, std::string_view what) {
 
 std::string_view to_string(Mode m) noexcept {
   switch (m) {
-    case Mode::standalone: return "standalone";
-    case Mode::cluster: return "cluster";
-    case Mode::sentinel: return "sentinel";
+    case Mode::standalone:
+      return "standalone";
+    case Mode::cluster:
+      return "cluster";
+    case Mode::sentinel:
+      return "sentinel";
   }
   return "unknown";
 }
@@ -72,12 +75,18 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
   std::int64_t n = parse_int(std::string_view(t).substr(0, i), what, 0, 1'000'000'000);
   std::string unit = t.substr(i);
   std::int64_t ms;
-  if (unit.empty() || unit == "s") ms = n * 1000;
-  else if (unit == "ms") ms = n;
-  else if (unit == "m") ms = n * 60'000;
-  else if (unit == "h") ms = n * 3'600'000;
-  else if (unit == "d") ms = n * 86'400'000;
-  else bad(what, "unknown duration unit '" + unit + "' (use ms, s, m, h, d)");
+  if (unit.empty() || unit == "s")
+    ms = n * 1000;
+  else if (unit == "ms")
+    ms = n;
+  else if (unit == "m")
+    ms = n * 60'000;
+  else if (unit == "h")
+    ms = n * 3'600'000;
+  else if (unit == "d")
+    ms = n * 86'400'000;
+  else
+    bad(what, "unknown duration unit '" + unit + "' (use ms, s, m, h, d)");
   if (ms > 366LL * 86'400'000) bad(what, "duration longer than a year");
   return std::chrono::milliseconds(ms);
 }
@@ -87,8 +96,8 @@ std::vector<Endpoint> parse_endpoints(std::string_view list, std::string_view wh
   std::size_t start = 0;
   while (start <= list.size()) {
     auto comma = list.find(',', start);
-    std::string item = trim(list.substr(start, comma == std::string_view::npos ? list.npos
-                                                                                : comma - start));
+    std::string item =
+        trim(list.substr(start, comma == std::string_view::npos ? list.npos : comma - start));
     if (!item.empty()) {
       Endpoint ep;
       std::string_view s = item;
@@ -125,9 +134,10 @@ Config Config::from_url(std::string_view url, std::string_view what) {
   } else if (scheme == "redis" || scheme == "rediss") {
     c.tls.enabled = scheme == "rediss";
     if (u.host().empty()) bad(what, "URL without a host");
-    c.endpoint.host = std::string(u.host_name().empty() ? u.encoded_host().decode()
-                                                        : u.host_name());
-    if (u.host_type() == boost::urls::host_type::ipv6) c.endpoint.host = u.host_ipv6_address().to_string();
+    c.endpoint.host =
+        std::string(u.host_name().empty() ? u.encoded_host().decode() : u.host_name());
+    if (u.host_type() == boost::urls::host_type::ipv6)
+      c.endpoint.host = u.host_ipv6_address().to_string();
     c.endpoint.port = u.has_port() ? parse_port(u.port(), what) : 6379;
     std::string path(u.path());
     if (!path.empty() && path != "/") {
@@ -189,7 +199,8 @@ Config Config::from_env(const Lookup& lookup_in) {
   if (c.tls.cert_file.empty() != c.tls.key_file.empty())
     bad(c.tls.cert_file.empty() ? "REDIS_TLS_CERT" : "REDIS_TLS_KEY",
         "REDIS_TLS_CERT and REDIS_TLS_KEY must be set together");
-  if (c.tls.enabled && !c.unix_path.empty()) bad("REDIS_URL", "TLS over a unix socket is not supported");
+  if (c.tls.enabled && !c.unix_path.empty())
+    bad("REDIS_URL", "TLS over a unix socket is not supported");
 
   if (auto v = get("REDIS_CLUSTER_NODES")) {
     c.cluster_nodes = parse_endpoints(*v, "REDIS_CLUSTER_NODES");
@@ -215,8 +226,7 @@ Config Config::from_env(const Lookup& lookup_in) {
   ms("REDIS_COMMAND_TIMEOUT_MS", c.command_timeout, 1, 600'000);
   ms("REDIS_RETRY_BASE_MS", c.retry_base, 1, 600'000);
   ms("REDIS_RETRY_MAX_MS", c.retry_max, 1, 3'600'000);
-  if (c.retry_max < c.retry_base)
-    bad("REDIS_RETRY_MAX_MS", "must be at least REDIS_RETRY_BASE_MS");
+  if (c.retry_max < c.retry_base) bad("REDIS_RETRY_MAX_MS", "must be at least REDIS_RETRY_BASE_MS");
   if (auto v = lookup("REDIS_KEY_PREFIX")) {
     if (v->size() > 64) bad("REDIS_KEY_PREFIX", "longer than 64 characters");
     for (char ch : *v)
@@ -232,7 +242,8 @@ std::string Config::describe() const {
   switch (mode) {
     case Mode::cluster: {
       std::string s;
-      for (const auto& e : cluster_nodes) s += (s.empty() ? "" : ",") + e.host + ":" + std::to_string(e.port);
+      for (const auto& e : cluster_nodes)
+        s += (s.empty() ? "" : ",") + e.host + ":" + std::to_string(e.port);
       return s;
     }
     case Mode::sentinel: {
@@ -241,11 +252,12 @@ std::string Config::describe() const {
         s += (i ? "," : "") + sentinels[i].host + ":" + std::to_string(sentinels[i].port);
       return s;
     }
-    case Mode::standalone: break;
+    case Mode::standalone:
+      break;
   }
   if (!unix_path.empty()) return "unix:" + unix_path;
-  std::string host = endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]"
-                                                                   : endpoint.host;
+  std::string host =
+      endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]" : endpoint.host;
   return std::string(tls.enabled ? "rediss://" : "redis://") + host + ":" +
          std::to_string(endpoint.port) + (db ? "/" + std::to_string(db) : "");
 }

@@ -27,24 +27,24 @@ enum class Mode { standalone, cluster, sentinel };
 std::string_view to_string(Mode m) noexcept;
 
 struct TlsConfig {
-  bool enabled = false;    // rediss:// or any REDIS_TLS_* variable
-  std::string ca_file;     // REDIS_TLS_CA: trust these CAs (else the system store)
-  std::string cert_file;   // REDIS_TLS_CERT: client certificate (mutual TLS)
-  std::string key_file;    // REDIS_TLS_KEY: its private key
-  bool verify_peer = true; // verify the server certificate chain
-  std::string server_name; // SNI / host name to verify; defaults to the host
+  bool enabled = false;     // rediss:// or any REDIS_TLS_* variable
+  std::string ca_file;      // REDIS_TLS_CA: trust these CAs (else the system store)
+  std::string cert_file;    // REDIS_TLS_CERT: client certificate (mutual TLS)
+  std::string key_file;     // REDIS_TLS_KEY: its private key
+  bool verify_peer = true;  // verify the server certificate chain
+  std::string server_name;  // SNI / host name to verify; defaults to the host
 };
 
 struct Config {
   Mode mode = Mode::standalone;
-  Endpoint endpoint{"localhost", 6379};   // REDIS_HOST, REDIS_PORT
-  std::string unix_path;                  // unix:///path.sock (then endpoint unused)
-  std::vector<Endpoint> cluster_nodes;    // REDIS_CLUSTER_NODES
-  std::vector<Endpoint> sentinels;        // REDIS_SENTINELS
-  std::string sentinel_master;            // REDIS_SENTINEL_MASTER
-  std::string username;                   // REDIS_USERNAME (ACL user)
-  std::string password;                   // REDIS_PASSWORD; never logged
-  int db = 0;                             // REDIS_DB
+  Endpoint endpoint{"localhost", 6379};  // REDIS_HOST, REDIS_PORT
+  std::string unix_path;                 // unix:///path.sock (then endpoint unused)
+  std::vector<Endpoint> cluster_nodes;   // REDIS_CLUSTER_NODES
+  std::vector<Endpoint> sentinels;       // REDIS_SENTINELS
+  std::string sentinel_master;           // REDIS_SENTINEL_MASTER
+  std::string username;                  // REDIS_USERNAME (ACL user)
+  std::string password;                  // REDIS_PASSWORD; never logged
+  int db = 0;                            // REDIS_DB
   TlsConfig tls;
   std::chrono::milliseconds connect_timeout = 2000ms;  // REDIS_CONNECT_TIMEOUT_MS
   std::chrono::milliseconds command_timeout = 1000ms;  // REDIS_COMMAND_TIMEOUT_MS

@@ -8,16 +8,26 @@ class Category final : public boost::system::error_category {
   const char* name() const noexcept override { return "redis"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-      case errc::unavailable: return "redis unavailable: no connection within the deadline";
-      case errc::timeout: return "redis command timed out";
-      case errc::connection_lost: return "redis connection lost before the reply";
-      case errc::protocol_error: return "redis protocol error";
-      case errc::auth_failed: return "redis authentication failed";
-      case errc::shutting_down: return "redis client is shutting down";
-      case errc::queue_full: return "redis client queue full";
-      case errc::server_error: return "redis error reply";
-      case errc::unexpected_reply: return "unexpected redis reply type";
-      case errc::invalid_argument: return "invalid argument for redis";
+      case errc::unavailable:
+        return "redis unavailable: no connection within the deadline";
+      case errc::timeout:
+        return "redis command timed out";
+      case errc::connection_lost:
+        return "redis connection lost before the reply";
+      case errc::protocol_error:
+        return "redis protocol error";
+      case errc::auth_failed:
+        return "redis authentication failed";
+      case errc::shutting_down:
+        return "redis client is shutting down";
+      case errc::queue_full:
+        return "redis client queue full";
+      case errc::server_error:
+        return "redis error reply";
+      case errc::unexpected_reply:
+        return "unexpected redis reply type";
+      case errc::invalid_argument:
+        return "invalid argument for redis";
     }
     return "unknown redis error";
   }

@@ -39,20 +39,40 @@ void render(const Reply& r, std::string& out, int depth) {
     out += '"';
   };
   switch (r.type) {
-    case ReplyType::nil: out += "(nil)"; break;
-    case ReplyType::simple_string: out += r.str; break;
-    case ReplyType::error: out += "(error) "; out += r.str; break;
-    case ReplyType::integer: out += "(integer) " + std::to_string(r.integer); break;
-    case ReplyType::double_number: out += "(double) " + std::to_string(r.number); break;
-    case ReplyType::boolean: out += r.integer ? "(true)" : "(false)"; break;
+    case ReplyType::nil:
+      out += "(nil)";
+      break;
+    case ReplyType::simple_string:
+      out += r.str;
+      break;
+    case ReplyType::error:
+      out += "(error) ";
+      out += r.str;
+      break;
+    case ReplyType::integer:
+      out += "(integer) " + std::to_string(r.integer);
+      break;
+    case ReplyType::double_number:
+      out += "(double) " + std::to_string(r.number);
+      break;
+    case ReplyType::boolean:
+      out += r.integer ? "(true)" : "(false)";
+      break;
     case ReplyType::bulk_string:
-    case ReplyType::verbatim_string: quoted(r.str); break;
-    case ReplyType::big_number: out += "(bignum) " + r.str; break;
+    case ReplyType::verbatim_string:
+      quoted(r.str);
+      break;
+    case ReplyType::big_number:
+      out += "(bignum) " + r.str;
+      break;
     case ReplyType::array:
     case ReplyType::map:
     case ReplyType::set:
     case ReplyType::push: {
-      const char* open = r.type == ReplyType::map ? "{" : r.type == ReplyType::set ? "~[" : r.type == ReplyType::push ? ">[" : "[";
+      const char* open = r.type == ReplyType::map    ? "{"
+                         : r.type == ReplyType::set  ? "~["
+                         : r.type == ReplyType::push ? ">["
+                                                     : "[";
       out += open;
       if (depth > 8) {
         out += "...";

@@ -4,7 +4,8 @@
 
 namespace jeweler::redis {
 
-Script::Script(std::string_view name, std::string source) : name_(name), source_(std::move(source)) {
+Script::Script(std::string_view name, std::string source)
+    : name_(name), source_(std::move(source)) {
   unsigned char digest[SHA_DIGEST_LENGTH];
   ::SHA1(reinterpret_cast<const unsigned char*>(source_.data()), source_.size(), digest);
   static constexpr char hex[] = "0123456789abcdef";

@@ -3,9 +3,9 @@
 // exception escaping the body fails the test with its message.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/awaitable.hpp>
 
 #include <gtest/gtest.h>
 
@@ -26,3 +26,24 @@ void run_co(const CoBody& body, std::chrono::milliseconds deadline = std::chrono
 boost::asio::awaitable<void> co_sleep(std::chrono::milliseconds d);
 
 }  // namespace jeweler::test
+
+// gtest's ASSERT_* `return`, which a coroutine cannot do: these record the
+// failure and co_return instead. Use them inside coroutine test bodies.
+#define CO_ASSERT_TRUE(cond)                  \
+  if (!static_cast<bool>(cond)) {             \
+    ADD_FAILURE() << "Expected true: " #cond; \
+    co_return;                                \
+  }                                           \
+  static_assert(true)
+#define CO_ASSERT_FALSE(cond)                  \
+  if (static_cast<bool>(cond)) {               \
+    ADD_FAILURE() << "Expected false: " #cond; \
+    co_return;                                 \
+  }                                            \
+  static_assert(true)
+#define CO_ASSERT_EQ(a, b) \
+  if (!((a) == (b))) {     \
+    EXPECT_EQ(a, b);       \
+    co_return;             \
+  }                        \
+  static_assert(true)

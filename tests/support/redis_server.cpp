@@ -108,9 +108,13 @@ RedisServer::~RedisServer() {
   fs::remove_all(dir_, ec);
 }
 
-std::string RedisServer::unix_path() const { return dir_ + "/redis.sock"; }
+std::string RedisServer::unix_path() const {
+  return dir_ + "/redis.sock";
+}
 
-std::string RedisServer::url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+std::string RedisServer::url() const {
+  return "redis://127.0.0.1:" + std::to_string(port_);
+}
 
 redis::Config RedisServer::config() const {
   redis::Config c;
@@ -146,20 +150,43 @@ void RedisServer::make_certs() {
 
 void RedisServer::start() {
   if (pid_ > 0) return;
-  std::vector<std::string> args = {"redis-server", "--bind", "127.0.0.1", "--port",
-                                   std::to_string(port_), "--dir", dir_, "--daemonize", "no",
-                                   "--save", "", "--appendonly", opts_.appendonly ? "yes" : "no",
-                                   "--logfile", dir_ + "/redis.log", "--protected-mode", "no"};
+  std::vector<std::string> args = {"redis-server",
+                                   "--bind",
+                                   "127.0.0.1",
+                                   "--port",
+                                   std::to_string(port_),
+                                   "--dir",
+                                   dir_,
+                                   "--daemonize",
+                                   "no",
+                                   "--save",
+                                   "",
+                                   "--appendonly",
+                                   opts_.appendonly ? "yes" : "no",
+                                   "--logfile",
+                                   dir_ + "/redis.log",
+                                   "--protected-mode",
+                                   "no"};
   if (opts_.unix_socket) {
     args.insert(args.end(), {"--unixsocket", unix_path(), "--unixsocketperm", "700"});
   }
   if (!opts_.password.empty()) args.insert(args.end(), {"--requirepass", opts_.password});
-  for (const auto& u : opts_.acl_users) args.insert(args.end(), {"--user", u});
+  for (const auto& u : opts_.acl_users) {
+    // One --user followed by the rule words as separate arguments.
+    args.push_back("--user");
+    std::size_t start = 0;
+    while (start < u.size()) {
+      auto sp = u.find(' ', start);
+      if (sp == std::string::npos) sp = u.size();
+      if (sp > start) args.push_back(u.substr(start, sp - start));
+      start = sp + 1;
+    }
+  }
   if (tls_port_) {
-    args.insert(args.end(), {"--tls-port", std::to_string(tls_port_), "--tls-cert-file",
-                             dir_ + "/server.crt", "--tls-key-file", dir_ + "/server.key",
-                             "--tls-ca-cert-file", dir_ + "/ca.crt", "--tls-auth-clients",
-                             "optional"});
+    args.insert(args.end(),
+                {"--tls-port", std::to_string(tls_port_), "--tls-cert-file", dir_ + "/server.crt",
+                 "--tls-key-file", dir_ + "/server.key", "--tls-ca-cert-file", dir_ + "/ca.crt",
+                 "--tls-auth-clients", "optional"});
   }
   args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
 
@@ -228,9 +255,9 @@ std::string RedisServer::cli(const std::vector<std::string>& args) const {
   if (port_) {
     argv.insert(argv.end(), {"-h", "127.0.0.1", "-p", std::to_string(port_)});
   } else {
-    argv.insert(argv.end(), {"-h", "127.0.0.1", "-p", std::to_string(tls_port_), "--tls",
-                             "--cacert", ca_file(), "--cert", client_cert_file(), "--key",
-                             client_key_file()});
+    argv.insert(argv.end(),
+                {"-h", "127.0.0.1", "-p", std::to_string(tls_port_), "--tls", "--cacert", ca_file(),
+                 "--cert", client_cert_file(), "--key", client_key_file()});
   }
   if (!opts_.password.empty()) argv.insert(argv.end(), {"-a", opts_.password});
   argv.insert(argv.end(), args.begin(), args.end());

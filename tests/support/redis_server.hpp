@@ -16,13 +16,13 @@
 namespace jeweler::test {
 
 struct RedisServerOptions {
-  bool tls = false;             // also listen with TLS (certs made with the openssl CLI)
-  bool tls_only = false;        // TLS port only (port() is then 0)
-  bool unix_socket = false;     // also listen on a unix socket
-  std::string password;         // requirepass
-  std::vector<std::string> acl_users;  // lines for --user, e.g. "app on >pw ~* +@all"
+  bool tls = false;                     // also listen with TLS (certs made with the openssl CLI)
+  bool tls_only = false;                // TLS port only (port() is then 0)
+  bool unix_socket = false;             // also listen on a unix socket
+  std::string password;                 // requirepass
+  std::vector<std::string> acl_users;   // lines for --user, e.g. "app on >pw ~* +@all"
   std::vector<std::string> extra_args;  // more redis-server --options
-  bool appendonly = true;       // persistence so restart() keeps data
+  bool appendonly = true;               // persistence so restart() keeps data
 };
 
 class RedisServer {
@@ -48,11 +48,11 @@ class RedisServer {
   /// "redis://127.0.0.1:PORT" (no credentials)
   std::string url() const;
 
-  void start();    // (re)start on the same ports with the same data dir; waits until it answers
-  void stop();     // SIGTERM, wait for exit (data saved)
-  void kill9();    // SIGKILL, wait for exit
-  void pause();    // SIGSTOP: the server stops answering but keeps connections
-  void resume();   // SIGCONT
+  void start();   // (re)start on the same ports with the same data dir; waits until it answers
+  void stop();    // SIGTERM, wait for exit (data saved)
+  void kill9();   // SIGKILL, wait for exit
+  void pause();   // SIGSTOP: the server stops answering but keeps connections
+  void resume();  // SIGCONT
 
   /// Runs redis-cli against the server and returns its stdout (trailing
   /// newline trimmed). Throws on failure to run.

@@ -61,7 +61,9 @@ char* RespParser::prepare(std::size_t n) {
   return buf_.data() + write_end_;
 }
 
-void RespParser::commit(std::size_t n) { buf_.resize(write_end_ + n); }
+void RespParser::commit(std::size_t n) {
+  buf_.resize(write_end_ + n);
+}
 
 void RespParser::reset() {
   buf_.clear();
@@ -175,7 +177,7 @@ Result<bool> RespParser::step(std::optional<Reply>& completed) {
       }
       if (data[header_len + n] != '\r' || data[header_len + n + 1] != '\n') return proto;
       std::string_view payload = data.substr(header_len, n);
-      ReplyType t = type == '$' ? ReplyType::bulk_string
+      ReplyType t = type == '$'   ? ReplyType::bulk_string
                     : type == '!' ? ReplyType::error
                                   : ReplyType::verbatim_string;
       if (t == ReplyType::verbatim_string) {

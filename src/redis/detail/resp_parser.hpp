@@ -21,9 +21,9 @@
 namespace jeweler::redis::detail {
 
 struct ParserLimits {
-  std::size_t max_depth = 64;                     // nesting of aggregates
-  std::size_t max_bulk = 512u * 1024u * 1024u;    // bytes of one bulk string
-  std::size_t max_elements = 64u * 1024u * 1024u; // elements of one aggregate
+  std::size_t max_depth = 64;                      // nesting of aggregates
+  std::size_t max_bulk = 512u * 1024u * 1024u;     // bytes of one bulk string
+  std::size_t max_elements = 64u * 1024u * 1024u;  // elements of one aggregate
 };
 
 class RespParser {

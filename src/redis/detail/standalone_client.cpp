@@ -1,10 +1,10 @@
 #include <jeweler/redis/detail/standalone_client.hpp>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
@@ -60,8 +60,10 @@ StandaloneClient::StandaloneClient(asio::any_io_executor ex, Config cfg)
 
 void StandaloneClient::start() {
   auto self = shared_from_this();
-  asio::co_spawn(ex_, [self]() { return self->run(); }, log_exception);
-  asio::co_spawn(ex_, [self]() { return self->pinger(); }, log_exception);
+  asio::co_spawn(
+      ex_, [self]() { return self->run(); }, log_exception);
+  asio::co_spawn(
+      ex_, [self]() { return self->pinger(); }, log_exception);
 }
 
 void StandaloneClient::stop() noexcept {
@@ -144,8 +146,9 @@ void StandaloneClient::close_conn(const std::shared_ptr<Conn>& c, error_code ec,
       r->replies.clear();
       queue_.push_front(r);
     } else {
-      complete(r, ec == make_error_code(errc::shutting_down) ? ec
-                                                             : make_error_code(errc::connection_lost));
+      complete(r, ec == make_error_code(errc::shutting_down)
+                      ? ec
+                      : make_error_code(errc::connection_lost));
     }
   }
   conn_.reset();
@@ -181,11 +184,13 @@ asio::awaitable<Result<std::vector<Reply>>> StandaloneClient::run_request(std::s
       auto it = std::find(queue_.begin(), queue_.end(), r);
       if (it != queue_.end()) queue_.erase(it);
       ++commands_;
-      if (observer_ && !internal) observer_->on_command(r->name, steady_clock::now() - r->started, false);
+      if (observer_ && !internal)
+        observer_->on_command(r->name, steady_clock::now() - r->started, false);
       co_return make_error_code(state_ == State::ready ? errc::timeout : errc::unavailable);
     }
     ++commands_;
-    if (observer_ && !internal) observer_->on_command(r->name, steady_clock::now() - r->started, false);
+    if (observer_ && !internal)
+      observer_->on_command(r->name, steady_clock::now() - r->started, false);
     co_return make_error_code(errc::timeout);
   }
   if (r->ec) co_return r->ec;
@@ -231,8 +236,9 @@ asio::awaitable<void> StandaloneClient::reader(std::shared_ptr<Conn> c) {
     if (!c->alive) co_return;
     c->parser.commit(n);
     if (ec) {
-      close_conn(c, make_error_code(errc::connection_lost),
-                 ec == asio::error::eof ? "connection closed by server" : "read failed: " + ec.message());
+      close_conn(
+          c, make_error_code(errc::connection_lost),
+          ec == asio::error::eof ? "connection closed by server" : "read failed: " + ec.message());
       co_return;
     }
     for (;;) {
@@ -343,8 +349,8 @@ asio::awaitable<Result<Endpoint>> StandaloneClient::resolve_target(std::string& 
     guard.async_wait([tr](error_code ec) {
       if (!ec) tr->close();
     });
-    auto r = co_await roundtrip(*tr, parser,
-                                Command::make("SENTINEL", "get-master-addr-by-name", cfg_.sentinel_master));
+    auto r = co_await roundtrip(
+        *tr, parser, Command::make("SENTINEL", "get-master-addr-by-name", cfg_.sentinel_master));
     guard.cancel();
     tr->close();
     if (r && r->is_array() && r->elements.size() == 2) {
@@ -399,8 +405,10 @@ asio::awaitable<void> StandaloneClient::run() {
     current_ = *target;
     conn_ = c;
     set_state(State::ready);
-    asio::co_spawn(ex_, [self, c]() { return self->reader(c); }, log_exception);
-    asio::co_spawn(ex_, [self, c]() { return self->writer(c); }, log_exception);
+    asio::co_spawn(
+        ex_, [self, c]() { return self->reader(c); }, log_exception);
+    asio::co_spawn(
+        ex_, [self, c]() { return self->writer(c); }, log_exception);
     if (!queue_.empty()) c->write_signal.cancel();
     while (c->alive && !stopping_) {
       wake_.expires_at(steady_clock::time_point::max());
@@ -438,9 +446,10 @@ Health StandaloneClient::health() const {
   Health h;
   h.state = state_;
   h.mode = cfg_.mode;
-  h.address = cfg_.mode == Mode::sentinel && ever_connected_
-                  ? cfg_.describe() + " master=" + current_.host + ":" + std::to_string(current_.port)
-                  : cfg_.describe();
+  h.address =
+      cfg_.mode == Mode::sentinel && ever_connected_
+          ? cfg_.describe() + " master=" + current_.host + ":" + std::to_string(current_.port)
+          : cfg_.describe();
   h.last_ping_ms = last_ping_ms_;
   h.reconnects = reconnects_;
   h.errors = errors_;

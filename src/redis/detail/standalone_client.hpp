@@ -21,17 +21,17 @@ namespace asio = boost::asio;
 
 struct PendingRequest {
   PendingRequest(asio::any_io_executor ex) : timer(ex) {}
-  std::string wire;           // every command of the request, RESP-encoded
-  std::size_t expected = 0;   // replies expected
+  std::string wire;          // every command of the request, RESP-encoded
+  std::size_t expected = 0;  // replies expected
   std::vector<Reply> replies;
-  std::string name;           // first command's name, for the observer
+  std::string name;  // first command's name, for the observer
   bool idempotent = false;
   bool written = false;
   bool done = false;
-  bool abandoned = false;     // the caller stopped waiting (timeout)
-  bool internal = false;      // handshake-free health PING
+  bool abandoned = false;  // the caller stopped waiting (timeout)
+  bool internal = false;   // handshake-free health PING
   boost::system::error_code ec;
-  asio::steady_timer timer;   // the caller waits on it; cancelled on completion
+  asio::steady_timer timer;  // the caller waits on it; cancelled on completion
   std::chrono::steady_clock::time_point started;
 };
 
@@ -43,8 +43,7 @@ class StandaloneClient final : public std::enable_shared_from_this<StandaloneCli
   void stop() noexcept;  // immediate close (destructor path)
 
   asio::awaitable<Result<std::vector<Reply>>> run_request(std::string wire, std::size_t expected,
-                                                          std::string_view name,
-                                                          ExecOptions opts,
+                                                          std::string_view name, ExecOptions opts,
                                                           bool internal = false);
   Health health() const;
   const Config& config() const noexcept { return cfg_; }
@@ -85,7 +84,7 @@ class StandaloneClient final : public std::enable_shared_from_this<StandaloneCli
   std::shared_ptr<Conn> conn_;
   std::deque<std::shared_ptr<PendingRequest>> queue_;     // waiting to be written
   std::deque<std::shared_ptr<PendingRequest>> inflight_;  // written, awaiting replies
-  asio::steady_timer wake_;         // run() sleeps on it (backoff, connection alive)
+  asio::steady_timer wake_;  // run() sleeps on it (backoff, connection alive)
   asio::steady_timer ping_timer_;
   std::shared_ptr<CommandObserver> observer_;
   std::mt19937_64 rng_;

@@ -14,8 +14,8 @@
 namespace jeweler::redis::detail {
 
 namespace asio = boost::asio;
-using boost::system::error_code;
 using asio::ip::tcp;
+using boost::system::error_code;
 using namespace asio::experimental::awaitable_operators;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
@@ -102,9 +102,9 @@ std::shared_ptr<asio::ssl::context> make_tls_context(const TlsConfig& tls, std::
 }  // namespace
 
 asio::awaitable<Result<std::shared_ptr<Transport>>> connect_transport(asio::any_io_executor ex,
-                                                                       const Config& cfg,
-                                                                       const Endpoint& ep,
-                                                                       std::string& why) {
+                                                                      const Config& cfg,
+                                                                      const Endpoint& ep,
+                                                                      std::string& why) {
   const auto unavailable = make_error_code(errc::unavailable);
   if (!cfg.unix_path.empty()) {
     auto t = std::make_shared<UnixTransport>(ex);
@@ -122,11 +122,13 @@ asio::awaitable<Result<std::shared_ptr<Transport>>> connect_transport(asio::any_
   tcp::resolver resolver(ex);
   tcp::resolver::results_type endpoints;
   {
-    auto ec = co_await with_deadline(ex, cfg.connect_timeout, [&]() -> asio::awaitable<std::tuple<error_code>> {
-      auto [e, r] = co_await resolver.async_resolve(ep.host, std::to_string(ep.port), use_tuple);
-      endpoints = r;
-      co_return std::tuple<error_code>(e);
-    });
+    auto ec = co_await with_deadline(
+        ex, cfg.connect_timeout, [&]() -> asio::awaitable<std::tuple<error_code>> {
+          auto [e, r] =
+              co_await resolver.async_resolve(ep.host, std::to_string(ep.port), use_tuple);
+          endpoints = r;
+          co_return std::tuple<error_code>(e);
+        });
     if (ec) {
       why = "resolve " + ep.host + ": " + ec.message();
       co_return unavailable;
@@ -140,11 +142,12 @@ asio::awaitable<Result<std::shared_ptr<Transport>>> connect_transport(asio::any_
   }
 
   tcp::socket sock(ex);
-  auto ec = co_await with_deadline(ex, cfg.connect_timeout, [&]() -> asio::awaitable<std::tuple<error_code>> {
-    auto [e, endpoint] = co_await asio::async_connect(sock, endpoints, use_tuple);
-    (void)endpoint;
-    co_return std::tuple<error_code>(e);
-  });
+  auto ec = co_await with_deadline(
+      ex, cfg.connect_timeout, [&]() -> asio::awaitable<std::tuple<error_code>> {
+        auto [e, endpoint] = co_await asio::async_connect(sock, endpoints, use_tuple);
+        (void)endpoint;
+        co_return std::tuple<error_code>(e);
+      });
   if (ec) {
     why = "connect " + ep.host + ":" + std::to_string(ep.port) + ": " + ec.message();
     co_return unavailable;
