@@ -1,0 +1,96 @@
+#include <jeweler/http/json_log.hpp>
+
+#include <spdlog/formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <ctime>
+#include <stdexcept>
+
+namespace jeweler::http {
+
+namespace {
+
+class JsonFormatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    using namespace std::chrono;
+    auto t = msg.time;
+    auto secs = time_point_cast<seconds>(t);
+    auto ms = duration_cast<milliseconds>(t - secs).count();
+    std::time_t tt = system_clock::to_time_t(secs);
+    if (tt != cached_second_) {
+      std::tm tm{};
+      gmtime_r(&tt, &tm);
+      char buf[32];
+      std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+      cached_ = buf;
+      cached_second_ = tt;
+    }
+    fmt::format_to(std::back_inserter(dest), "{{\"time\":\"{}.{:03}Z\",\"level\":\"{}\"", cached_,
+                   ms, spdlog::level::to_string_view(msg.level));
+    if (msg.logger_name.size() > 0) {
+      dest.append(std::string_view(",\"logger\":\""));
+      dest.append(msg.logger_name.begin(), msg.logger_name.end());
+      dest.push_back('"');
+    }
+    std::string_view payload(msg.payload.data(), msg.payload.size());
+    if (payload.size() >= 2 && payload.front() == '{' && payload.back() == '}') {
+      if (payload.size() > 2) {
+        dest.push_back(',');
+        dest.append(payload.substr(1));
+      } else {
+        dest.push_back('}');
+      }
+    } else {
+      dest.append(std::string_view(",\"msg\":\""));
+      for (char c : payload) {
+        if (c == '"' || c == '\\') {
+          dest.push_back('\\');
+          dest.push_back(c);
+        } else if (c == '\n') {
+          dest.append(std::string_view("\\n"));
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+          dest.push_back(' ');
+        } else {
+          dest.push_back(c);
+        }
+      }
+      dest.append(std::string_view("\"}"));
+    }
+    dest.push_back('\n');
+  }
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<JsonFormatter>();
+  }
+
+ private:
+  std::time_t cached_second_ = -1;
+  std::string cached_;
+};
+
+}  // namespace
+
+std::unique_ptr<spdlog::formatter> make_json_formatter() {
+  return std::make_unique<JsonFormatter>();
+}
+
+void setup_json_logging(const std::string& level_name) {
+  auto level = spdlog::level::from_str(level_name);
+  if (level == spdlog::level::off && level_name != "off")
+    throw std::invalid_argument("LOG_LEVEL: '" + level_name +
+                                "' is not one of trace, debug, info, warn, error, critical, off");
+  auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  sink->set_formatter(make_json_formatter());
+  auto main_logger = std::make_shared<spdlog::logger>("", sink);
+  main_logger->set_level(level);
+  main_logger->flush_on(spdlog::level::warn);
+  spdlog::set_default_logger(main_logger);
+  auto access = std::make_shared<spdlog::logger>("access", sink);
+  access->set_level(level);
+  spdlog::drop("access");
+  spdlog::register_logger(access);
+}
+
+}  // namespace jeweler::http

@@ -1,0 +1,213 @@
+#include <jeweler/http/middleware.hpp>
+#include <jeweler/http/router.hpp>
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+
+#include <spdlog/logger.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <unordered_map>
+
+namespace jeweler::http {
+
+bool valid_request_id(std::string_view id) noexcept {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+Middleware request_id() {
+  return [](Request& req, Next next) -> asio::awaitable<Response> {
+    auto given = req.header("X-Request-Id");
+    req.request_id =
+        given && valid_request_id(*given) ? std::string(*given) : generate_request_id();
+    Response res = co_await next(req);
+    res.headers.set("X-Request-Id", req.request_id);
+    co_return res;
+  };
+}
+
+namespace {
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static constexpr char hex[] = "0123456789abcdef";
+          out += "\\u00";
+          out += hex[(c >> 4) & 0xf];
+          out += hex[c & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+}  // namespace
+
+Middleware access_log(std::shared_ptr<spdlog::logger> logger) {
+  return [logger](Request& req, Next next) -> asio::awaitable<Response> {
+    Response res = co_await next(req);
+    bool quiet = req.route && req.route->options.quiet_log;
+    auto level = quiet               ? spdlog::level::debug
+                 : res.status >= 500 ? spdlog::level::warn
+                                     : spdlog::level::info;
+    if (!logger->should_log(level)) co_return res;
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - req.received)
+            .count();
+    // A JSON object; the JSON formatter merges it with time and level.
+    std::string line = "{\"msg\":\"request\",\"requestId\":";
+    line.reserve(256);
+    append_json_string(line, req.request_id);
+    line += ",\"method\":";
+    append_json_string(line, req.method);
+    line += ",\"path\":";
+    append_json_string(line, req.path);  // no query string: it may carry secrets
+    line += ",\"route\":";
+    append_json_string(line, req.route_name());
+    line += ",\"status\":" + std::to_string(res.status);
+    line += fmt::format(",\"durationMs\":{:.3f}", ms);
+    line += ",\"bytesIn\":" + std::to_string(req.body.size());
+    line += ",\"bytesOut\":" + std::to_string(res.body.size());
+    line += ",\"peer\":";
+    append_json_string(line, req.peer_address);
+    if (!req.context.user_id.empty()) {
+      line += ",\"userId\":";
+      append_json_string(line, req.context.user_id);
+    }
+    if (!req.context.tenant_id.empty()) {
+      line += ",\"tenantId\":";
+      append_json_string(line, req.context.tenant_id);
+    }
+    if (res.error) {
+      line += ",\"error\":";
+      append_json_string(line, res.error->code);
+    }
+    line += '}';
+    logger->log(level, line);
+    co_return res;
+  };
+}
+
+namespace {
+std::string_view method_label(std::string_view m) {
+  for (std::string_view known : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+    if (m == known) return known;
+  return "OTHER";  // bounded label cardinality
+}
+}  // namespace
+
+Middleware http_metrics(metrics::Registry& registry) {
+  struct State {
+    metrics::Family<metrics::Counter>* requests;
+    metrics::Family<metrics::Histogram>* duration;
+    // This middleware belongs to one thread's chain: the caches need no lock.
+    std::unordered_map<std::string, metrics::Counter*> counters;
+    std::unordered_map<std::string, metrics::Histogram*> histograms;
+  };
+  auto st = std::make_shared<State>();
+  st->requests = &registry.counter("jeweler_http_requests_total", "HTTP requests answered",
+                                   {"route", "method", "status"});
+  st->duration = &registry.histogram("jeweler_http_request_duration_seconds",
+                                     "HTTP request duration (seconds)", {"route"});
+  return [st](Request& req, Next next) -> asio::awaitable<Response> {
+    Response res = co_await next(req);
+    auto route = req.route_name();
+    auto method = method_label(req.method);
+    std::string key;
+    key.reserve(route.size() + 16);
+    key.append(route).append(1, '\0').append(method).append(1, '\0');
+    key += std::to_string(res.status);
+    auto it = st->counters.find(key);
+    if (it == st->counters.end())
+      it = st->counters
+               .emplace(key, &st->requests->with({std::string(route), std::string(method),
+                                                  std::to_string(res.status)}))
+               .first;
+    it->second->inc();
+    auto hit = st->histograms.find(std::string(route));
+    if (hit == st->histograms.end())
+      hit = st->histograms.emplace(std::string(route), &st->duration->with({std::string(route)}))
+                .first;
+    hit->second->observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - req.received).count());
+    co_return res;
+  };
+}
+
+Middleware api_cache_control() {
+  return [](Request& req, Next next) -> asio::awaitable<Response> {
+    Response res = co_await next(req);
+    if (req.path == "/api" || req.path.starts_with("/api/"))
+      res.headers.set("Cache-Control", "no-store");
+    co_return res;
+  };
+}
+
+Middleware error_mapping() {
+  return [](Request& req, Next next) -> asio::awaitable<Response> {
+    Response res;
+    try {
+      res = co_await next(req);
+    } catch (const std::exception& e) {
+      spdlog::error("{{\"msg\":\"unhandled exception\",\"requestId\":\"{}\",\"what\":{}}}",
+                    req.request_id, boost::json::serialize(boost::json::string(e.what())));
+      res = Response::make_error(500, "internal", "Internal server error");
+    }
+    if (!res.error && res.status >= 400 && res.body.empty())
+      res.error = ErrorBody{
+          std::string(default_error_code(res.status)), std::string(reason_phrase(res.status)), {}};
+    if (res.error) {
+      if (res.status >= 500 && res.status != 503) {
+        // Never leak internals: the detail goes to the log only.
+        if (res.error->message != "Internal server error")
+          spdlog::error(
+              "{{\"msg\":\"internal error\",\"requestId\":\"{}\",\"status\":{},\"detail\":{}}}",
+              req.request_id, res.status,
+              boost::json::serialize(boost::json::string(res.error->message)));
+        res.error->code = "internal";
+        res.error->message = "Internal server error";
+        res.error->extra.clear();
+      }
+      boost::json::object body;
+      body["error"] = res.error->code;
+      body["message"] = res.error->message;
+      for (auto& kv : res.error->extra)
+        if (kv.key() != "error" && kv.key() != "message" && kv.key() != "requestId")
+          body[kv.key()] = kv.value();
+      body["requestId"] = req.request_id;
+      res.body = boost::json::serialize(body);
+      res.headers.set("Content-Type", "application/json; charset=utf-8");
+    }
+    if (res.status == 503 && !res.headers.has("Retry-After")) res.headers.set("Retry-After", "1");
+    co_return res;
+  };
+}
+
+}  // namespace jeweler::http

@@ -1,0 +1,179 @@
+// Plain HTTP request/response types (no Beast here): what handlers and
+// middleware see. The server (server.cpp) converts to and from Beast.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <any>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <typeindex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace jeweler::http {
+
+namespace asio = boost::asio;
+
+/// Case-insensitive header multimap (insertion order kept, as on the wire).
+class Headers {
+ public:
+  /// First value of `name`, or nullopt.
+  std::optional<std::string_view> get(std::string_view name) const;
+  bool has(std::string_view name) const { return get(name).has_value(); }
+  /// Replaces every value of `name`.
+  void set(std::string_view name, std::string value);
+  /// Adds one more value (e.g. several Set-Cookie).
+  void add(std::string_view name, std::string value);
+  void erase(std::string_view name);
+  const std::vector<std::pair<std::string, std::string>>& all() const noexcept { return items_; }
+  bool empty() const noexcept { return items_.empty(); }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> items_;
+};
+
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
+/// Per-request typed storage for middleware results (the authenticated
+/// session, rate-limit decision, ...): `ctx.set(Session{...})`,
+/// `if (auto* s = ctx.get<Session>()) ...`. One value per type.
+class RequestContext {
+ public:
+  template <class T>
+  void set(T value) {
+    values_[std::type_index(typeid(T))] = std::move(value);
+  }
+  template <class T>
+  T* get() {
+    auto it = values_.find(std::type_index(typeid(T)));
+    return it == values_.end() ? nullptr : std::any_cast<T>(&it->second);
+  }
+  template <class T>
+  const T* get() const {
+    auto it = values_.find(std::type_index(typeid(T)));
+    return it == values_.end() ? nullptr : std::any_cast<T>(&it->second);
+  }
+
+  // Who the request acts for, once authentication ran: used by the access
+  // log and rate-limit keys. Never a token.
+  std::string user_id;
+  std::string tenant_id;
+  std::string role;
+
+ private:
+  std::unordered_map<std::type_index, std::any> values_;
+};
+
+/// Per-route options, set at registration (Router::add).
+struct RouteOptions {
+  std::string name;                       // label for metrics/logs; default: the path template
+  std::optional<std::size_t> body_limit;  // bytes; default: the server's BODY_LIMIT_BYTES
+  bool rate_limited = false;              // the rate-limit slot acts on it
+  bool auth_required = false;             // the authentication slot acts on it
+  bool allow_unverified_2fa = false;      // reachable before 2FA verification
+  std::string rate_limit_policy;          // extra limiter for this route ("invoice", "upload", ...)
+  bool quiet_log = false;                 // access-logged at debug level (health probes, scrapes)
+};
+
+struct Route;  // router.hpp
+
+struct Request {
+  std::string method;  // "GET", ... as sent (upper case for known methods)
+  std::string target;  // raw request target: "/api/x%20y?a=1"
+  std::string path;    // decoded path: "/api/x y"
+  std::map<std::string, std::string, std::less<>> query;   // decoded; first value wins
+  std::map<std::string, std::string, std::less<>> params;  // path parameters of the route
+  Headers headers;
+  std::string body;
+  std::string peer_address;  // socket peer (IP), never X-Forwarded-For
+  std::uint16_t peer_port = 0;
+  std::string request_id;  // set by the request-id middleware
+  unsigned version = 11;   // 10 or 11
+  bool keep_alive = true;
+  std::chrono::steady_clock::time_point received = std::chrono::steady_clock::now();
+  const Route* route = nullptr;  // matched route (null: 404/405)
+  /// Set by the server/router when the request is refused before dispatch
+  /// (404, 405, 413): the dispatcher answers it through the full chain.
+  std::optional<unsigned> rejection;
+  std::string allow;  // Allow header value for a 405
+  RequestContext context;
+
+  std::optional<std::string_view> header(std::string_view name) const { return headers.get(name); }
+  /// Route name for metrics/logs ("unmatched" when no route).
+  std::string_view route_name() const noexcept;
+};
+
+/// An error to be rendered in API.md's shape by the error middleware, which
+/// adds "requestId": {"error": code, "message": message, ...extra}.
+struct ErrorBody {
+  std::string code;
+  std::string message;
+  boost::json::object extra;
+};
+
+struct Response {
+  unsigned status = 200;
+  Headers headers;
+  std::string body;
+  std::optional<ErrorBody> error;  // rendered into body by the error middleware
+  bool close = false;              // close the connection after this response
+
+  /// 200 with a JSON body (`application/json; charset=utf-8`).
+  static Response json(const boost::json::value& v, unsigned status = 200);
+  static Response json_text(std::string body, unsigned status = 200);
+  static Response text(std::string body, std::string content_type = "text/plain; charset=utf-8",
+                       unsigned status = 200);
+  static Response no_content() {
+    Response r;
+    r.status = 204;
+    return r;
+  }
+  /// An API error: status + code (API.md section 1) + message.
+  static Response make_error(unsigned status, std::string code, std::string message,
+                             boost::json::object extra = {});
+  /// Maps a service error code (jeweler::errc / redis errc) to an API error:
+  /// unavailable -> 503 service_unavailable with Retry-After, not_found ->
+  /// 404, ... anything unknown -> 500 internal (no detail leaked).
+  static Response from_error(const boost::system::error_code& ec);
+};
+
+/// The default error code for a status (413 -> payload_too_large, ...).
+std::string_view default_error_code(unsigned status) noexcept;
+std::string_view reason_phrase(unsigned status) noexcept;
+
+using Handler = std::function<asio::awaitable<Response>(Request&)>;
+
+/// The rest of the chain, as given to a middleware. Cheap to copy (it refers
+/// to a handler owned by the long-lived chain); call it at most once.
+class Next {
+ public:
+  explicit Next(const Handler& h) noexcept : h_(&h) {}
+  asio::awaitable<Response> operator()(Request& req) const { return (*h_)(req); }
+
+ private:
+  const Handler* h_;
+};
+
+using Middleware = std::function<asio::awaitable<Response>(Request&, Next)>;
+
+/// Percent-decodes `s` ('+' as space when `plus_is_space`). nullopt for a
+/// malformed escape or an encoded NUL.
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space = false);
+
+/// A fresh random request id (32 hex characters).
+std::string generate_request_id();
+
+/// Composes middleware around a handler: the first element runs first.
+Handler chain(std::vector<Middleware> middleware, Handler last);
+
+}  // namespace jeweler::http
