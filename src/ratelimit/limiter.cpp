@@ -1,0 +1,413 @@
+#include <jeweler/ratelimit/limiter.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+
+namespace jeweler::ratelimit {
+
+namespace {
+
+// One run checks every limit of one hash-tag scope. KEYS[i] is the key of
+// limit i; ARGV[1] = test-only clock override in Unix ms ('' = Redis TIME),
+// ARGV[2] = a member unique to this request (sliding log), then 5 values per
+// limit: algorithm (l = sliding log, c = sliding counter, g = GCRA), limit,
+// window ms, burst (GCRA), 1 = consume / 0 = check only.
+// Returns {now, all_admitted, then per limit: admitted, consumed, remaining,
+// reset_after_ms, retry_after_ms}. Nothing is counted unless every limit
+// admits: a rejected request consumes nothing.
+constexpr const char* kCheckLua = R"lua(
+local now
+if ARGV[1] ~= '' then
+  now = tonumber(ARGV[1])
+else
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local member = ARGV[2]
+local function cnt_until(p, c, e, W, target)
+  if p * (W - e) + c * W <= target * W then return 0 end
+  if c <= target and p > 0 then return math.ceil((W - e) - (target - c) * W / p - 1e-9) end
+  if target < 0 or c == 0 then return -1 end
+  return (W - e) + math.ceil(W - target * W / c - 1e-9)
+end
+local S = {}
+local all = 1
+for i = 1, #KEYS do
+  local b = 2 + (i - 1) * 5
+  local s = {key = KEYS[i], algo = ARGV[b + 1], limit = tonumber(ARGV[b + 2]),
+             win = tonumber(ARGV[b + 3]), cap = tonumber(ARGV[b + 4]), take = ARGV[b + 5] == '1'}
+  if s.algo == 'l' then
+    redis.call('ZREMRANGEBYSCORE', s.key, '-inf', now - s.win)
+    s.count = redis.call('ZCARD', s.key)
+    s.admit = s.count < s.limit
+  elseif s.algo == 'c' then
+    s.idx = math.floor(now / s.win)
+    s.e = now - s.idx * s.win
+    local h = redis.call('HMGET', s.key, 'w', 'c', 'p')
+    local w, c, p = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
+    if w == s.idx - 1 then p = c; c = 0 elseif w ~= s.idx then p = 0; c = 0 end
+    s.c = c
+    s.p = p
+    s.admit = p * (s.win - s.e) + (c + 1) * s.win <= s.limit * s.win
+  else
+    s.T = s.win / s.limit
+    s.tol = s.cap * s.T
+    local tat = tonumber(redis.call('GET', s.key)) or now
+    if tat < now then tat = now end
+    s.tat = tat
+    s.admit = now + s.tol - tat >= s.T - 1e-6
+  end
+  if not s.admit then all = 0 end
+  S[i] = s
+end
+local out = {now, all}
+for i = 1, #KEYS do
+  local s = S[i]
+  local consumed = all == 1 and s.take
+  local remaining, reset, retry = 0, 0, 0
+  if s.algo == 'l' then
+    local count = s.count
+    if consumed then
+      redis.call('ZADD', s.key, now, member)
+      redis.call('PEXPIRE', s.key, s.win)
+      count = count + 1
+    end
+    remaining = math.max(0, s.limit - count)
+    if count > 0 then
+      local at = math.max(0, count - s.limit)
+      local o = redis.call('ZRANGE', s.key, at, at, 'WITHSCORES')
+      reset = tonumber(o[2]) + s.win - now
+      if not s.admit then retry = reset end
+    end
+  elseif s.algo == 'c' then
+    local c = s.c
+    if consumed then
+      c = c + 1
+      redis.call('HSET', s.key, 'w', s.idx, 'c', c, 'p', s.p)
+      redis.call('PEXPIRE', s.key, 2 * s.win - s.e)
+    end
+    local W, e, p = s.win, s.e, s.p
+    remaining = math.floor((s.limit * W - (p * (W - e) + c * W)) / W)
+    if remaining < 0 then remaining = 0 end
+    if remaining < s.limit then reset = cnt_until(p, c, e, W, s.limit - remaining - 1) end
+    if not s.admit then retry = cnt_until(p, c, e, W, s.limit - 1) end
+  else
+    local tat = s.tat
+    if consumed then
+      tat = tat + s.T
+      redis.call('SET', s.key, string.format('%.3f', tat), 'PX', math.max(1, math.ceil(tat - now)))
+    end
+    local slack = now + s.tol - tat
+    remaining = math.floor(slack / s.T + 1e-9)
+    if remaining < 0 then remaining = 0 end
+    if remaining > s.cap then remaining = s.cap end
+    if remaining < s.cap then reset = math.ceil((remaining + 1) * s.T - slack - 1e-9) end
+    if not s.admit then retry = math.ceil(s.T - slack - 1e-9) end
+  end
+  out[#out + 1] = s.admit and 1 or 0
+  out[#out + 1] = consumed and 1 or 0
+  out[#out + 1] = remaining
+  out[#out + 1] = math.max(0, reset)
+  out[#out + 1] = math.max(0, retry)
+end
+return out
+)lua";
+
+// Gives back what one check run counted (another scope rejected the
+// request). Same KEYS/ARGV layout; ARGV[1] is the `now` the check ran at.
+constexpr const char* kRefundLua = R"lua(
+local at = tonumber(ARGV[1])
+local member = ARGV[2]
+for i = 1, #KEYS do
+  local b = 2 + (i - 1) * 5
+  local key, algo = KEYS[i], ARGV[b + 1]
+  local limit, win = tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+  if ARGV[b + 5] == '1' then
+    if algo == 'l' then
+      redis.call('ZREM', key, member)
+    elseif algo == 'c' then
+      local idx = math.floor(at / win)
+      local w = tonumber(redis.call('HGET', key, 'w'))
+      local field = nil
+      if w == idx then field = 'c' elseif w == idx + 1 then field = 'p' end
+      if field and (tonumber(redis.call('HGET', key, field)) or 0) > 0 then
+        redis.call('HINCRBY', key, field, -1)
+      end
+    else
+      local tat = tonumber(redis.call('GET', key))
+      if tat then redis.call('SET', key, string.format('%.3f', tat - win / limit), 'KEEPTTL') end
+    end
+  end
+end
+return 1
+)lua";
+
+char algo_code(Algorithm a) {
+  switch (a) {
+    case Algorithm::sliding_log:
+      return 'l';
+    case Algorithm::sliding_counter:
+      return 'c';
+    case Algorithm::gcra:
+      return 'g';
+  }
+  return 'l';
+}
+
+struct Group {
+  std::vector<std::size_t> index;  // into the checks
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+};
+
+}  // namespace
+
+const redis::Script& check_script() {
+  static const redis::Script s("ratelimit.check", kCheckLua);
+  return s;
+}
+
+const redis::Script& refund_script() {
+  static const redis::Script s("ratelimit.refund", kRefundLua);
+  return s;
+}
+
+Limiter::Limiter(redis::Client& client, std::shared_ptr<Stats> stats,
+                 std::shared_ptr<Fallback> fallback, LimiterOptions options)
+    : client_(client),
+      stats_(stats ? std::move(stats) : std::make_shared<Stats>()),
+      fallback_(fallback ? std::move(fallback) : std::make_shared<Fallback>()),
+      options_(options) {
+  std::random_device rd;
+  std::uint64_t r = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  static constexpr char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  for (int i = 0; i < 10; ++i) {
+    member_prefix_ += digits[r % 36];
+    r /= 36;
+  }
+  member_prefix_ += '.';
+}
+
+std::string Limiter::next_member() {
+  static constexpr char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+  std::string m = member_prefix_;
+  char buf[16];
+  int n = 0;
+  std::uint64_t v = ++seq_;
+  do {
+    buf[n++] = digits[v % 36];
+    v /= 36;
+  } while (v);
+  while (n) m += buf[--n];
+  return m;
+}
+
+detail::AtomicPolicyCounters& Limiter::counters(const Policy* p) {
+  auto it = counters_.find(p);
+  if (it != counters_.end()) return *it->second;
+  auto& c = stats_->policy(p->name);
+  if (counters_.size() > 1024) counters_.clear();  // policies built per request: stay bounded
+  counters_.emplace(p, &c);
+  return c;
+}
+
+void Limiter::count(const Decision& d, const std::vector<Check>& checks) {
+  for (std::size_t i = 0; i < d.results.size(); ++i) {
+    const auto& r = d.results[i];
+    auto& c = counters(checks[i].policy);
+    if (!r.allowed)
+      c.rejected.fetch_add(1, std::memory_order_relaxed);
+    else if (r.consumed)
+      c.allowed.fetch_add(1, std::memory_order_relaxed);
+    if (r.fallback) c.fallback.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+Result<Decision> Limiter::degrade(const std::vector<Check>& checks, boost::system::error_code ec,
+                                  std::optional<std::int64_t> now) {
+  if (stats_->enter_degraded())
+    spdlog::warn(
+        "ratelimit: Redis unusable ({}): fail-open limits use the in-process fallback, "
+        "fail-closed limits answer unavailable until it recovers",
+        ec.message());
+  bool closed = std::any_of(checks.begin(), checks.end(),
+                            [](const Check& c) { return !c.policy->fail_open; });
+  if (closed) {
+    for (const auto& c : checks)
+      if (!c.policy->fail_open)
+        counters(c.policy).unavailable.fetch_add(1, std::memory_order_relaxed);
+    if (is_unavailable(ec)) return ec;
+    return make_error_code(errc::internal);
+  }
+  Decision d = fallback_->evaluate(checks, now);
+  count(d, checks);
+  return d;
+}
+
+asio::awaitable<Result<Decision>> Limiter::check(std::vector<Check> checks) {
+  co_return co_await run(std::move(checks), std::nullopt);
+}
+
+asio::awaitable<Result<Decision>> Limiter::check(Check one) {
+  std::vector<Check> v;
+  v.push_back(std::move(one));
+  co_return co_await run(std::move(v), std::nullopt);
+}
+
+asio::awaitable<Result<Decision>> Limiter::check_at(std::vector<Check> checks,
+                                                    std::int64_t now_ms) {
+  co_return co_await run(std::move(checks), now_ms);
+}
+
+asio::awaitable<Result<Decision>> Limiter::run(std::vector<Check> checks,
+                                               std::optional<std::int64_t> now) {
+  if (checks.empty()) co_return Decision{};
+  for (const auto& c : checks)
+    if (!c.policy) co_return make_error_code(errc::invalid_argument);
+
+  if (options_.skip_redis_while_down && stats_->degraded() && !client_.health().up())
+    co_return degrade(checks, make_error_code(redis::errc::unavailable), now);
+
+  // One script run per hash-tag scope, in order of first appearance.
+  std::vector<Group> groups;
+  std::vector<std::pair<const std::string*, std::size_t>> by_scope;
+  const std::string member = next_member();
+  const std::string& prefix = client_.key_prefix();
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    const auto& c = checks[i];
+    std::size_t g = groups.size();
+    for (const auto& [scope, gi] : by_scope)
+      if (*scope == c.key.scope()) g = gi;
+    if (g == groups.size()) {
+      groups.emplace_back();
+      by_scope.emplace_back(&c.key.scope(), g);
+      groups[g].args.push_back(now ? std::to_string(*now) : std::string());
+      groups[g].args.push_back(member);
+    }
+    auto& grp = groups[g];
+    const Policy& p = *c.policy;
+    grp.index.push_back(i);
+    grp.keys.push_back(c.key.redis_key(prefix, p.name));
+    grp.args.emplace_back(1, algo_code(p.algorithm));
+    grp.args.push_back(std::to_string(p.limit));
+    grp.args.push_back(std::to_string(p.window.count()));
+    grp.args.push_back(std::to_string(p.capacity()));
+    grp.args.push_back(c.mode == Mode::consume ? "1" : "0");
+  }
+
+  redis::ExecOptions opts;
+  opts.timeout = options_.timeout;
+  opts.idempotent = false;
+  std::vector<redis::Reply> replies;
+  if (groups.size() == 1) {
+    auto r = co_await client_.eval(check_script(), groups[0].keys, groups[0].args, opts);
+    if (!r) co_return degrade(checks, r.error(), now);
+    replies.push_back(std::move(*r));
+  } else {
+    redis::Pipeline p;
+    for (const auto& g : groups) p.add_eval(check_script(), g.keys, g.args);
+    auto r = co_await client_.exec(std::move(p), opts);
+    if (!r) co_return degrade(checks, r.error(), now);
+    replies = std::move(*r);
+  }
+
+  Decision d;
+  d.results.resize(checks.size());
+  std::vector<std::int64_t> group_now(groups.size(), 0);
+  std::vector<bool> group_consumed(groups.size(), false);
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    const auto& rep = g < replies.size() ? replies[g] : redis::Reply{};
+    const std::size_t n = groups[g].index.size();
+    if (!rep.is_array() || rep.elements.size() != 2 + 5 * n) {
+      spdlog::error("ratelimit: unexpected script reply: {}", redis::to_debug_string(rep));
+      // What other groups counted stays counted: this is a bug or a broken
+      // server, not a decision.
+      co_return degrade(checks, make_error_code(errc::internal), now);
+    }
+    auto num = [&](std::size_t k) { return rep.elements[k].to_integer().value_or(0); };
+    group_now[g] = num(0);
+    if (num(1) != 1) d.allowed = false;
+    for (std::size_t j = 0; j < n; ++j) {
+      std::size_t i = groups[g].index[j];
+      std::size_t b = 2 + 5 * j;
+      auto& r = d.results[i];
+      r.policy = checks[i].policy;
+      r.allowed = num(b) == 1;
+      r.consumed = num(b + 1) == 1;
+      if (r.consumed) group_consumed[g] = true;
+      r.limit = r.policy->algorithm == Algorithm::gcra ? r.policy->capacity() : r.policy->limit;
+      r.remaining = num(b + 2);
+      r.window = r.policy->window;
+      r.reset_after = std::chrono::milliseconds(num(b + 3));
+      r.retry_after = std::chrono::milliseconds(num(b + 4));
+      r.now_ms = group_now[g];
+    }
+  }
+
+  if (!d.allowed) {
+    // Another scope rejected the request: give back what was counted.
+    redis::Pipeline refund;
+    for (std::size_t g = 0; g < groups.size(); ++g) {
+      if (!group_consumed[g]) continue;
+      auto args = groups[g].args;
+      args[0] = std::to_string(group_now[g]);
+      refund.add_eval(refund_script(), groups[g].keys, args);
+      for (auto i : groups[g].index) {
+        auto& r = d.results[i];
+        if (!r.consumed) continue;
+        r.consumed = false;
+        r.remaining = std::min(r.remaining + 1, r.limit);
+      }
+    }
+    if (!refund.empty()) {
+      auto r = co_await client_.exec(std::move(refund), opts);
+      if (!r) spdlog::warn("ratelimit: refund failed: {}", r.error().message());
+    }
+  }
+
+  if (stats_->leave_degraded()) spdlog::info("ratelimit: Redis reachable again");
+  count(d, checks);
+  co_return d;
+}
+
+bool Decision::fallback() const noexcept {
+  return std::any_of(results.begin(), results.end(), [](const auto& r) { return r.fallback; });
+}
+
+const LimitResult* Decision::most_restrictive() const noexcept {
+  const LimitResult* best = nullptr;
+  for (const auto& r : results) {
+    if (!best) {
+      best = &r;
+      continue;
+    }
+    if (r.allowed != best->allowed) {
+      if (!r.allowed) best = &r;
+      continue;
+    }
+    if (!r.allowed) {
+      if (r.retry_after > best->retry_after) best = &r;
+      continue;
+    }
+    if (r.remaining != best->remaining) {
+      if (r.remaining < best->remaining) best = &r;
+    } else if (r.reset_at_ms() != best->reset_at_ms()) {
+      if (r.reset_at_ms() > best->reset_at_ms()) best = &r;
+    } else if (r.limit < best->limit) {
+      best = &r;
+    }
+  }
+  return best;
+}
+
+std::chrono::milliseconds Decision::retry_after() const noexcept {
+  std::chrono::milliseconds m{0};
+  for (const auto& r : results)
+    if (!r.allowed) m = std::max(m, r.retry_after);
+  return m;
+}
+
+}  // namespace jeweler::ratelimit

@@ -1,0 +1,93 @@
+// The rate limiter on Redis: one Limiter per io_context thread, on that
+// thread's redis::Client; the Stats and the Fallback are process-wide.
+//
+//   auto stats = std::make_shared<ratelimit::Stats>();
+//   auto fallback = std::make_shared<ratelimit::Fallback>();
+//   ratelimit::Limiter limiter(client, stats, fallback);      // per thread
+//
+//   const auto& p = policies.api;                              // outlives the call
+//   std::vector<ratelimit::Check> checks = {{&p, ratelimit::Key::user(t, u)},
+//                                           {&policies.api_tenant, ratelimit::Key::tenant(t)}};
+//   auto d = co_await limiter.check(std::move(checks));
+//   if (!d) ...            // Redis unreachable and a policy fails closed:
+//   is_unavailable(d.error()) else if (!d->allowed)  // 429, d->retry_after()
+//
+// Each check is one Lua script run (EVALSHA) per hash-tag scope using the
+// Redis server's clock (TIME). Checks of several scopes are pipelined in one
+// round trip; when one scope rejects, what the others counted is refunded.
+#pragma once
+
+#include <jeweler/core/errc.hpp>
+#include <jeweler/ratelimit/decision.hpp>
+#include <jeweler/ratelimit/fallback.hpp>
+#include <jeweler/ratelimit/stats.hpp>
+#include <jeweler/redis/client.hpp>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace jeweler::ratelimit {
+
+namespace asio = boost::asio;
+
+struct LimiterOptions {
+  /// Per Redis call; past it the check fails open or closed. The script is
+  /// never resent (it counts), so a late reply may still have counted.
+  std::chrono::milliseconds timeout{500};
+  /// While Redis is known to be down and the client not ready, checks go
+  /// straight to the fallback / fail closed without waiting for the client.
+  bool skip_redis_while_down = true;
+};
+
+class Limiter {
+ public:
+  Limiter(redis::Client& client, std::shared_ptr<Stats> stats, std::shared_ptr<Fallback> fallback,
+          LimiterOptions options = {});
+  Limiter(const Limiter&) = delete;
+  Limiter& operator=(const Limiter&) = delete;
+
+  /// Checks (and, for Mode::consume checks, counts) the request against every
+  /// check atomically: admitted by all, or counted by none. Errors:
+  /// jeweler::errc::invalid_argument (no policy), and when Redis fails and a
+  /// policy fails closed: an error with is_unavailable() true (Redis could
+  /// not be reached) or errc::internal (Redis answered an error).
+  asio::awaitable<Result<Decision>> check(std::vector<Check> checks);
+  asio::awaitable<Result<Decision>> check(Check one);
+
+  /// TEST ONLY: as check(), with the scripts' clock forced to `now_ms` instead
+  /// of Redis TIME (deterministic timelines). Never use in production code.
+  asio::awaitable<Result<Decision>> check_at(std::vector<Check> checks, std::int64_t now_ms);
+
+  redis::Client& client() noexcept { return client_; }
+  const Stats& stats() const noexcept { return *stats_; }
+
+ private:
+  asio::awaitable<Result<Decision>> run(std::vector<Check> checks, std::optional<std::int64_t> now);
+  Result<Decision> degrade(const std::vector<Check>& checks, boost::system::error_code ec,
+                           std::optional<std::int64_t> now);
+  void count(const Decision& d, const std::vector<Check>& checks);
+  detail::AtomicPolicyCounters& counters(const Policy* p);
+  std::string next_member();
+
+  redis::Client& client_;
+  std::shared_ptr<Stats> stats_;
+  std::shared_ptr<Fallback> fallback_;
+  LimiterOptions options_;
+  std::unordered_map<const Policy*, detail::AtomicPolicyCounters*> counters_;
+  std::string member_prefix_;
+  std::uint64_t seq_ = 0;
+};
+
+/// The Lua sources (documented in docs/ratelimit.md), exposed for the
+/// benchmark, which runs the same script with redis-benchmark.
+const redis::Script& check_script();
+const redis::Script& refund_script();
+
+}  // namespace jeweler::ratelimit
