@@ -261,12 +261,18 @@ milliseconds CacheService::resolve(Ttl ttl, std::string_view ns) const {
 
 void CacheService::redis_failed(const TenantId& t, std::string_view ns, const error_code& ec) {
   count(*stats_, t, ns, &detail::AtomicCounters::errors);
+  if (jeweler::is_unavailable(ec)) down_ = true;
   if (jeweler::is_unavailable(ec) && stats_->enter_degraded())
     spdlog::warn("cache: Redis unreachable ({}); serving from loaders until it returns",
                  ec.message());
 }
 
+bool CacheService::known_down() const {
+  return down_ && !client_.health().up();
+}
+
 void CacheService::redis_ok() {
+  down_ = false;
   if (stats_->leave_degraded()) spdlog::info("cache: Redis reachable again; caching resumed");
 }
 
@@ -276,6 +282,11 @@ asio::awaitable<Result<std::optional<std::string>>> CacheService::get(const Tena
                                                                       std::string_view ns,
                                                                       std::string_view key) {
   if (!valid_namespace(ns) || !valid_key(key)) co_return invalid();
+  if (known_down()) {
+    count(*stats_, t, ns, &detail::AtomicCounters::errors);
+    count(*stats_, t, ns, &detail::AtomicCounters::misses);
+    co_return redis::make_error_code(redis::errc::unavailable);
+  }
   auto r = co_await client_.exec(redis::Command::make("GET", redis_key(t, ns, key)), kRead);
   if (!r) {
     redis_failed(t, ns, r.error());
@@ -310,6 +321,7 @@ asio::awaitable<Result<void>> CacheService::set(const TenantId& t, std::string_v
     p.add(redis::Command::make("SET", k, value));
   // A load in flight for this key must not overwrite the new value.
   p.add(redis::Command::make("UNLINK", lock_key(client_.key_prefix(), t, ns, key)));
+  if (known_down()) co_return redis::make_error_code(redis::errc::unavailable);
   auto r = co_await client_.exec(std::move(p), kRead);
   if (!r) {
     redis_failed(t, ns, r.error());
@@ -330,6 +342,7 @@ asio::awaitable<Result<bool>> CacheService::del(const TenantId& t, std::string_v
   redis::Pipeline p;
   p.add(redis::Command::make("UNLINK", redis_key(t, ns, key)));
   p.add(redis::Command::make("UNLINK", lock_key(client_.key_prefix(), t, ns, key)));
+  if (known_down()) co_return bool_error(redis::make_error_code(redis::errc::unavailable));
   auto r = co_await client_.exec(std::move(p), kRead);
   if (!r) {
     redis_failed(t, ns, r.error());
@@ -347,6 +360,7 @@ asio::awaitable<Result<bool>> CacheService::del(const TenantId& t, std::string_v
 asio::awaitable<Result<bool>> CacheService::exists(const TenantId& t, std::string_view ns,
                                                    std::string_view key) {
   if (!valid_namespace(ns) || !valid_key(key)) co_return bool_error(invalid());
+  if (known_down()) co_return bool_error(redis::make_error_code(redis::errc::unavailable));
   auto r = co_await client_.exec(redis::Command::make("EXISTS", redis_key(t, ns, key)), kRead);
   if (!r) {
     redis_failed(t, ns, r.error());
@@ -493,8 +507,10 @@ asio::awaitable<Result<Fetched<std::string>>> CacheService::get_or_set(const Ten
                                                                        Loader loader, Ttl ttl) {
   if (!valid_namespace(ns) || !valid_key(key) || !loader) co_return invalid();
   std::string k = redis_key(t, ns, key);
-  bool redis_down = false;
-  {
+  bool redis_down = known_down();
+  if (redis_down) {
+    count(*stats_, t, ns, &detail::AtomicCounters::errors);
+  } else {
     auto r = co_await client_.exec(redis::Command::make("GET", k), kRead);
     if (!r) {
       redis_failed(t, ns, r.error());
@@ -717,6 +733,7 @@ asio::awaitable<Result<std::int64_t>> CacheService::increment(const TenantId& t,
   auto ms = resolve(ttl, ns);
   std::vector<std::string> incr_keys{redis_key(t, ns, key)};
   std::vector<std::string> incr_args{std::to_string(by), std::to_string(ms.count())};
+  if (known_down()) co_return redis::make_error_code(redis::errc::unavailable);
   auto r = co_await client_.eval(incr_script(), std::move(incr_keys), std::move(incr_args), kWrite);
   if (!r) {
     redis_failed(t, ns, r.error());

@@ -242,11 +242,15 @@ class CacheService {
   std::chrono::milliseconds resolve(Ttl ttl, std::string_view ns) const;
   void redis_failed(const TenantId& t, std::string_view ns, const boost::system::error_code& ec);
   void redis_ok();
+  /// True while this instance saw Redis unreachable and the client is still
+  /// not connected: fail fast instead of waiting for a command timeout.
+  bool known_down() const;
 
   redis::Client& client_;
   std::shared_ptr<const Options> options_;
   std::shared_ptr<Stats> stats_;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;
+  bool down_ = false;  // last Redis call of this instance found it unreachable
 };
 
 }  // namespace jeweler::cache
