@@ -1,0 +1,198 @@
+// Cache hit throughput with 256 concurrent callers on one client, against a
+// harness-started redis-server, compared in the same run with
+// `redis-benchmark -P 16 -t get` on the same server (target: >= 60%).
+//
+//   build/bench/cache/cache_bench            # full run, prints a summary
+//   build/bench/cache/cache_bench --smoke    # tiny counts (CTest)
+#include <jeweler/cache/cache.hpp>
+
+#include "redis_server.hpp"
+
+#include <benchmark/benchmark.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace asio = boost::asio;
+using namespace jeweler;
+using namespace std::chrono_literals;
+
+namespace {
+
+test::RedisServer* g_server = nullptr;
+bool g_smoke = false;
+std::map<std::string, double> g_ops;  // name -> best ops/s over the repetitions
+const TenantId kTenant = TenantId::from("aurum");
+
+enum class Op { raw_get, cache_get, cache_get_or_set };
+const char* name_of(Op op) {
+  switch (op) {
+    case Op::raw_get:
+      return "client GET";
+    case Op::cache_get:
+      return "cache get (hit)";
+    case Op::cache_get_or_set:
+      return "cache get_or_set (hit)";
+  }
+  return "?";
+}
+
+struct RunResult {
+  double seconds = 0;
+  std::vector<double> latencies_us;
+  int errors = 0;
+};
+
+RunResult run_load(Op op, int concurrency, int total_ops) {
+  asio::io_context io;
+  auto cfg = g_server->config();
+  cfg.command_timeout = 10s;
+  cfg.health_interval = 3600s;
+  auto client = redis::make_client(io.get_executor(), cfg);
+  cache::CacheService cache(*client, std::make_shared<cache::Options>(),
+                            std::make_shared<cache::Stats>());
+  const std::string value(64, 'v');
+  const std::string raw_key = cache.redis_key(kTenant, "product", "p1");
+  int loads = 0;
+  cache::Loader loader = [&]() -> asio::awaitable<Result<std::string>> {
+    ++loads;
+    co_return value;
+  };
+  RunResult res;
+  res.latencies_us.reserve(static_cast<std::size_t>(total_ops));
+  int next = 0, finished = 0;
+  std::chrono::steady_clock::time_point t0;
+  auto worker = [&]() -> asio::awaitable<void> {
+    while (next < total_ops) {
+      ++next;
+      auto s = std::chrono::steady_clock::now();
+      bool ok = false;
+      switch (op) {
+        case Op::raw_get: {
+          auto r = co_await client->exec(redis::Command::make("GET", raw_key));
+          ok = r && r->is_string();
+          break;
+        }
+        case Op::cache_get: {
+          auto r = co_await cache.get(kTenant, "product", "p1");
+          ok = r && r->has_value();
+          break;
+        }
+        case Op::cache_get_or_set: {
+          auto r = co_await cache.get_or_set(kTenant, "product", "p1", loader);
+          ok = r && r->hit();
+          break;
+        }
+      }
+      if (!ok) ++res.errors;
+      res.latencies_us.push_back(
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - s).count());
+    }
+    ++finished;
+  };
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await client->wait_ready(5s);
+        (void)co_await cache.set(kTenant, "product", "p1", value, 1h);
+        t0 = std::chrono::steady_clock::now();
+        for (int w = 0; w < concurrency; ++w) asio::co_spawn(io, worker, asio::detached);
+      },
+      asio::detached);
+  while (finished < concurrency) io.run_one();
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (loads != 0) ++res.errors;
+  client.reset();
+  io.run_for(10ms);
+  return res;
+}
+
+double percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+  return v[k];
+}
+
+void bm_cache(benchmark::State& state, Op op) {
+  int concurrency = static_cast<int>(state.range(0));
+  int total = g_smoke ? 2000 : 400000;
+  for (auto _ : state) {
+    auto r = run_load(op, concurrency, total);
+    state.SetIterationTime(r.seconds);
+    double ops = total / r.seconds;
+    g_ops[name_of(op)] = std::max(g_ops[name_of(op)], ops);
+    state.counters["ops_per_s"] = ops;
+    state.counters["p50_us"] = percentile(r.latencies_us, 0.5);
+    state.counters["p99_us"] = percentile(r.latencies_us, 0.99);
+    state.counters["errors"] = r.errors;
+    if (r.errors) state.SkipWithError("calls failed");
+  }
+}
+
+/// requests/s of `redis-benchmark ... -t get` on the harness server.
+double redis_benchmark_get(const std::string& args) {
+  std::string cmd = "redis-benchmark -h 127.0.0.1 -p " + std::to_string(g_server->port()) +
+                    " -q --csv -t get " + args + " 2>/dev/null";
+  double rps = 0;
+  if (FILE* f = ::popen(cmd.c_str(), "r")) {
+    char line[512];
+    while (std::fgets(line, sizeof line, f)) {
+      // "GET","123456.79",...
+      std::string s(line);
+      if (s.rfind("\"GET\",\"", 0) == 0) rps = std::stod(s.substr(7));
+    }
+    ::pclose(f);
+  }
+  return rps;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (std::string(argv[i]) == "--smoke")
+      g_smoke = true;
+    else
+      args.push_back(argv[i]);
+  }
+  int n = static_cast<int>(args.size());
+  test::RedisServer server(test::RedisServerOptions{.appendonly = false});
+  g_server = &server;
+  int reps = g_smoke ? 1 : 3;
+  for (Op op : {Op::raw_get, Op::cache_get, Op::cache_get_or_set}) {
+    benchmark::RegisterBenchmark((std::string("cache/") + name_of(op)).c_str(),
+                                 [op](benchmark::State& s) { bm_cache(s, op); })
+        ->Arg(256)
+        ->UseManualTime()
+        ->Iterations(1)
+        ->Repetitions(reps)
+        ->Unit(benchmark::kMillisecond);
+  }
+  benchmark::Initialize(&n, args.data());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+
+  std::string count = g_smoke ? "2000" : "400000";
+  double ref = 0;
+  for (int i = 0; i < reps; ++i) ref = std::max(ref, redis_benchmark_get("-P 16 -n " + count));
+
+  std::printf("\n== summary (same server, same run, 256 concurrent callers on one client) ==\n");
+  std::printf("redis-benchmark -P 16 -t get (-c 50, best of %d): %.0f req/s\n", reps, ref);
+  for (Op op : {Op::raw_get, Op::cache_get, Op::cache_get_or_set}) {
+    double ops = g_ops[name_of(op)];
+    std::printf("jeweler %-24s %9.0f ops/s = %5.1f%% of redis-benchmark%s\n", name_of(op), ops,
+                ref > 0 ? 100.0 * ops / ref : 0.0,
+                op == Op::raw_get ? ""
+                                  : (ref > 0 && ops >= 0.6 * ref ? "  (target >= 60%: met)"
+                                                                 : "  (target >= 60%: NOT met)"));
+  }
+  return ref > 0 && g_ops.size() == 3 ? 0 : 1;
+}
