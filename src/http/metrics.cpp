@@ -209,15 +209,14 @@ void Writer::gauge(std::string_view name, std::string_view help, const Labels& l
 
 std::string Registry::render() const {
   std::vector<Collector> collectors;
-  std::vector<std::string> own;  // names of registered families
-  std::string out;
+  // One block per family name (samples of a family must be contiguous):
+  // collector samples for a registered family join its block.
+  std::map<std::string, std::string, std::less<>> blocks;
   {
     std::lock_guard lock(mu_);
     collectors = collectors_;
-    for (const auto& kv : counters_) own.push_back(kv.first);
-    for (const auto& kv : gauges_) own.push_back(kv.first);
-    for (const auto& kv : histograms_) own.push_back(kv.first);
     for (const auto& [name, fam] : counters_) {
+      auto& out = blocks[name];
       header(out, name, fam->help_, "counter");
       std::lock_guard l2(fam->mu_);
       for (const auto& [values, m] : fam->series_)
@@ -225,6 +224,7 @@ std::string Registry::render() const {
             name + render_labels(fam->label_names_, values) + ' ' + format_value(m->value()) + '\n';
     }
     for (const auto& [name, fam] : gauges_) {
+      auto& out = blocks[name];
       header(out, name, fam->help_, "gauge");
       std::lock_guard l2(fam->mu_);
       for (const auto& [values, m] : fam->series_)
@@ -232,6 +232,7 @@ std::string Registry::render() const {
             name + render_labels(fam->label_names_, values) + ' ' + format_value(m->value()) + '\n';
     }
     for (const auto& [name, fam] : histograms_) {
+      auto& out = blocks[name];
       header(out, name, fam->help_, "histogram");
       std::lock_guard l2(fam->mu_);
       for (const auto& [values, m] : fam->series_) {
@@ -252,10 +253,16 @@ std::string Registry::render() const {
   Writer w;
   for (const auto& c : collectors) c(w);
   for (const auto& [name, fam] : w.families_) {
-    if (std::find(own.begin(), own.end(), name) != own.end()) continue;  // no duplicate family
-    header(out, name, fam.help, fam.type);
-    for (const auto& [labels, v] : fam.samples) out += name + labels + ' ' + format_value(v) + '\n';
+    auto it = blocks.find(name);
+    if (it == blocks.end()) {
+      it = blocks.emplace(name, std::string()).first;
+      header(it->second, name, fam.help, fam.type);
+    }
+    for (const auto& [labels, v] : fam.samples)
+      it->second += name + labels + ' ' + format_value(v) + '\n';
   }
+  std::string out;
+  for (const auto& [name, block] : blocks) out += block;
   return out;
 }
 

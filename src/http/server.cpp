@@ -80,6 +80,32 @@ bhttp::response<bhttp::string_body> protocol_error(unsigned status, std::string_
   return res;
 }
 
+/// Deadline for phases that must end with a 408 (tcp_stream's own timeout
+/// closes the socket, so no answer could be sent): on expiry it cancels the
+/// pending read and records that it fired.
+struct Watchdog {
+  explicit Watchdog(asio::any_io_executor ex) : timer(ex) {}
+  asio::steady_timer timer;
+  tcp::socket* sock = nullptr;
+  bool fired = false;
+  std::uint64_t generation = 0;
+
+  static void arm(const std::shared_ptr<Watchdog>& wd, std::chrono::milliseconds d) {
+    auto g = ++wd->generation;
+    wd->fired = false;
+    wd->timer.expires_after(d);
+    wd->timer.async_wait([wd, g](boost::system::error_code ec) {
+      if (ec || wd->generation != g || !wd->sock) return;
+      wd->fired = true;
+      wd->sock->cancel(ec);
+    });
+  }
+  void disarm() {
+    ++generation;
+    timer.cancel();
+  }
+};
+
 }  // namespace
 
 struct Server::Impl {
@@ -354,6 +380,15 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
   if (ts.draining) co_return;
 
   beast::flat_buffer buffer;
+  auto watchdog = std::make_shared<Watchdog>(stream.get_executor());
+  watchdog->sock = &stream.socket();
+  struct DisarmOnExit {
+    std::shared_ptr<Watchdog> wd;
+    ~DisarmOnExit() {
+      wd->sock = nullptr;
+      wd->disarm();
+    }
+  } disarm_on_exit{watchdog};
   bool linger = false;  // closing on an error: the peer may still be sending
   auto send_error = [&](unsigned status, std::string_view why) -> asio::awaitable<void> {
     auto id = generate_request_id();
@@ -380,10 +415,12 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(o.header_limit));
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    stream.expires_after(o.header_timeout);
+    stream.expires_never();
+    Watchdog::arm(watchdog, o.header_timeout);
     auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
+    watchdog->disarm();
     if (hec) {
-      if (hec == beast::error::timeout) {
+      if (watchdog->fired && !ts.draining) {
         co_await send_error(408, "Request headers not received in time");
       } else if (hec == bhttp::error::header_limit) {
         co_await send_error(431, "Request header block too large");
@@ -426,13 +463,15 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
         if (wec) break;
       }
       parser.body_limit(limit);
-      stream.expires_after(o.body_timeout);
+      stream.expires_never();
+      Watchdog::arm(watchdog, o.body_timeout);
       auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+      watchdog->disarm();
       if (bec == bhttp::error::body_limit) {
         req.rejection = 413;
         close_after = true;
         linger = true;
-      } else if (bec == beast::error::timeout) {
+      } else if (bec && watchdog->fired && !ts.draining) {
         co_await send_error(408, "Request body not received in time");
         break;
       } else if (bec) {

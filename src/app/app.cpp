@@ -1,0 +1,266 @@
+#include <jeweler/app/app.hpp>
+#include <jeweler/http/server.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+namespace jeweler::app {
+
+using namespace std::chrono_literals;
+namespace metrics = http::metrics;
+
+std::string_view version() noexcept {
+#ifdef JEWELER_VERSION
+  return JEWELER_VERSION;
+#else
+  return "0.1.0";
+#endif
+}
+
+namespace {
+
+/// jeweler_redis_command_duration_seconds{command}: called on the client's
+/// thread only, so the series cache needs no lock.
+class CommandMetrics final : public redis::CommandObserver {
+ public:
+  explicit CommandMetrics(metrics::Family<metrics::Histogram>& f) : family_(f) {}
+  void on_command(std::string_view name, std::chrono::nanoseconds latency, bool) override {
+    auto it = cache_.find(name);
+    if (it == cache_.end()) {
+      std::string n(name);
+      for (auto& c : n) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      it = cache_.emplace(std::string(name), &family_.with({n})).first;
+    }
+    it->second->observe(std::chrono::duration<double>(latency).count());
+  }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  metrics::Family<metrics::Histogram>& family_;
+  std::unordered_map<std::string, metrics::Histogram*, Hash, std::equal_to<>> cache_;
+};
+
+/// Each thread's client state, published for /metrics (a Client may only be
+/// read on its own thread).
+struct RedisBoard {
+  struct Slot {
+    std::atomic<int> up{0};
+    std::atomic<std::uint64_t> reconnects{0};
+  };
+  explicit RedisBoard(std::size_t n) : slots(new Slot[n]), size(n) {}
+  std::unique_ptr<Slot[]> slots;
+  std::size_t size;
+};
+
+struct ThreadServices {
+  std::unique_ptr<redis::Client> client;
+  std::unique_ptr<ThreadContext> ctx;
+  http::Router router;
+  http::PipelineSlots slots;
+  std::shared_ptr<std::atomic<bool>> stop_publisher = std::make_shared<std::atomic<bool>>(false);
+};
+
+asio::awaitable<void> publish_redis_state(redis::Client& client, RedisBoard::Slot& slot,
+                                          std::shared_ptr<std::atomic<bool>> stop) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  while (!*stop) {
+    auto h = client.health();
+    slot.up.store(h.up() ? 1 : 0, std::memory_order_relaxed);
+    slot.reconnects.store(h.reconnects, std::memory_order_relaxed);
+    t.expires_after(250ms);
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+}  // namespace
+
+struct App::Impl {
+  ServerConfig config;
+  RedisOrigin origin;
+  metrics::Registry registry;
+  SharedState shared;
+  Readiness readiness;
+  std::vector<RouteModule> modules;
+  std::vector<std::unique_ptr<ThreadServices>> threads;
+  std::unique_ptr<RedisBoard> board;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+};
+
+App::App(ServerConfig config, RedisOrigin origin) : impl_(std::make_unique<Impl>()) {
+  impl_->config = std::move(config);
+  impl_->origin = origin;
+  auto& r = impl_->registry;
+  // Families other components fill (by these names and labels, through the
+  // registry or a collector): present from the start.
+  r.counter("jeweler_ratelimit_decisions_total", "Rate-limit decisions", {"policy", "decision"});
+  r.counter("jeweler_cache_requests_total", "Cache lookups", {"namespace", "result"});
+  r.gauge("jeweler_sessions_active", "Live sessions");
+  r.counter("jeweler_http_requests_total", "HTTP requests answered", {"route", "method", "status"});
+  r.histogram("jeweler_http_request_duration_seconds", "HTTP request duration (seconds)",
+              {"route"});
+  r.histogram("jeweler_redis_command_duration_seconds", "Redis command latency (seconds)",
+              {"command"});
+}
+
+App::~App() = default;
+
+void App::add_module(RouteModule m) {
+  impl_->modules.push_back(std::move(m));
+}
+
+metrics::Registry& App::metrics() noexcept {
+  return impl_->registry;
+}
+
+int App::run() {
+  auto& I = *impl_;
+  const auto& cfg = I.config;
+
+  // Signals first, so that an early SIGTERM is a graceful stop, not a kill.
+  asio::io_context control;
+  asio::signal_set signals(control, SIGINT, SIGTERM);
+
+  http::Server server(cfg.http);
+  if (auto r = server.listen(); !r) {
+    std::fprintf(stderr, "jeweler-server: cannot listen on %s:%u: %s\n", cfg.http.host.c_str(),
+                 static_cast<unsigned>(cfg.http.port), r.error().message().c_str());
+    spdlog::critical("{{\"msg\":\"cannot listen\",\"host\":\"{}\",\"port\":{},\"error\":\"{}\"}}",
+                     cfg.http.host, cfg.http.port, r.error().message());
+    return 1;
+  }
+  const std::size_t n = server.threads();
+  I.threads.resize(n);
+  I.board = std::make_unique<RedisBoard>(n);
+
+  ProcessContext pc{cfg, I.registry, I.shared};
+  for (auto& m : I.modules)
+    if (m.init_process) m.init_process(pc);
+
+  auto* board = I.board.get();
+  I.registry.add_collector([board](metrics::Writer& w) {
+    int up = board->size ? 1 : 0;
+    std::uint64_t reconnects = 0;
+    for (std::size_t i = 0; i < board->size; ++i) {
+      up = std::min(up, board->slots[i].up.load(std::memory_order_relaxed));
+      reconnects += board->slots[i].reconnects.load(std::memory_order_relaxed);
+    }
+    w.gauge("jeweler_redis_up", "1 when every thread's Redis connection is ready", {}, up);
+    w.counter("jeweler_redis_reconnects_total", "Redis reconnections after the first connect", {},
+              static_cast<double>(reconnects));
+  });
+  I.registry.add_collector([&server](metrics::Writer& w) {
+    w.gauge("jeweler_http_connections", "Open HTTP connections", {},
+            static_cast<double>(server.connections()));
+  });
+  auto& protocol_errors = I.registry.counter(
+      "jeweler_http_requests_total", "HTTP requests answered", {"route", "method", "status"});
+
+  http::ThreadHooks hooks;
+  hooks.init = [&I, &cfg, &protocol_errors](std::size_t i,
+                                            asio::any_io_executor ex) -> http::ThreadHandler {
+    auto ts = std::make_unique<ThreadServices>();
+    ts->client = redis::make_client(ex, cfg.redis);
+    ts->client->set_observer(std::make_shared<CommandMetrics>(I.registry.histogram(
+        "jeweler_redis_command_duration_seconds", "Redis command latency (seconds)", {"command"})));
+    ts->ctx.reset(new ThreadContext{
+        i, ex, *ts->client, cfg, I.registry, I.shared, ts->router, ts->slots, I.readiness, {}});
+    add_ops_routes(*ts->ctx, I.started);
+    for (auto& m : I.modules)
+      if (m.init_thread) m.init_thread(*ts->ctx);
+    asio::co_spawn(ex, publish_redis_state(*ts->client, I.board->slots[i], ts->stop_publisher),
+                   asio::detached);
+    auto access = spdlog::get("access");
+    if (!access) access = spdlog::default_logger();
+    http::ThreadHandler h;
+    const auto* router = &ts->router;
+    const std::size_t body_limit = cfg.http.body_limit;
+    h.resolve = [router, body_limit](http::Request& req) {
+      return router->resolve(req, body_limit);
+    };
+    h.handler = http::build_pipeline(ts->router, std::move(ts->slots), I.registry, access);
+    h.on_protocol_error = [&protocol_errors, access](unsigned status, std::string_view id,
+                                                     std::string_view peer, std::string_view why) {
+      protocol_errors.with({"invalid", "OTHER", std::to_string(status)}).inc();
+      access->warn(
+          "{{\"msg\":\"request refused\",\"requestId\":\"{}\",\"status\":{},\"peer\":\"{}\","
+          "\"reason\":\"{}\"}}",
+          id, status, peer, why);
+    };
+    I.threads[i] = std::move(ts);
+    return h;
+  };
+  hooks.drain = [&I](std::size_t i) -> asio::awaitable<void> {
+    auto& ts = *I.threads[i];
+    ts.stop_publisher->store(true);
+    co_await ts.client->shutdown(2s);
+  };
+  hooks.teardown = [&I](std::size_t i) {
+    auto& ts = I.threads[i];
+    if (!ts) return;
+    ts->ctx->owned.clear();  // services first: they use the client
+    ts->client.reset();
+  };
+
+  // The start-up line: where it listens, which Redis (mode, address).
+  std::string redis_desc =
+      fmt::format("{} {}", redis::to_string(cfg.redis.mode), cfg.redis.describe());
+  if (I.origin.embedded)
+    redis_desc += fmt::format(" (embedded redis-server, pid {})", I.origin.embedded_pid);
+  spdlog::info(
+      "{{\"msg\":\"jeweler-server {} listening on http://{}:{} ({} threads), redis {}\","
+      "\"host\":\"{}\",\"port\":{},\"threads\":{},\"redisMode\":\"{}\",\"redisAddress\":\"{}\","
+      "\"redisEmbedded\":{},\"version\":\"{}\"}}",
+      version(), cfg.http.host, server.port(), n, redis_desc, cfg.http.host, server.port(), n,
+      redis::to_string(cfg.redis.mode), cfg.redis.describe(), I.origin.embedded, version());
+  spdlog::default_logger()->flush();
+
+  server.start(std::move(hooks));
+
+  const auto deadline = cfg.shutdown_timeout;
+  std::function<void(const boost::system::error_code&, int)> on_signal;
+  on_signal = [&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (I.readiness.shutting_down.exchange(true)) {
+      spdlog::warn("{{\"msg\":\"second signal, exiting now\",\"signal\":{}}}", sig);
+      spdlog::default_logger()->flush();
+      std::_Exit(130);
+    }
+    spdlog::info(
+        "{{\"msg\":\"shutting down: no new connections, finishing requests in flight\","
+        "\"signal\":{},\"deadlineMs\":{}}}",
+        sig, deadline.count());
+    server.begin_shutdown(deadline);
+    signals.async_wait(on_signal);
+  };
+  signals.async_wait(on_signal);
+  std::thread joiner([&] {
+    server.join();
+    asio::post(control, [&] { control.stop(); });
+  });
+  control.run();
+  joiner.join();
+  I.threads.clear();
+  spdlog::info("{\"msg\":\"jeweler-server stopped\"}");
+  spdlog::default_logger()->flush();
+  return 0;
+}
+
+}  // namespace jeweler::app

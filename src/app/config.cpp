@@ -1,0 +1,202 @@
+#include <jeweler/app/config.hpp>
+
+#include <boost/asio/ip/address.hpp>
+
+#include <fstream>
+#include <thread>
+
+namespace jeweler::app {
+
+namespace {
+
+[[noreturn]] void bad(std::string_view what, std::string_view why) {
+  throw ConfigError(std::string(what) + ": " + std::string(why));
+}
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
+    s.remove_suffix(1);
+  return std::string(s);
+}
+
+}  // namespace
+
+const std::vector<std::string>& known_keys() {
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> k = {
+        // Redis (section 6)
+        "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_DB", "REDIS_USERNAME", "REDIS_URL",
+        "REDIS_TLS_CA", "REDIS_TLS_CERT", "REDIS_TLS_KEY", "REDIS_CLUSTER_NODES", "REDIS_SENTINELS",
+        "REDIS_SENTINEL_MASTER", "REDIS_CONNECT_TIMEOUT_MS", "REDIS_COMMAND_TIMEOUT_MS",
+        "REDIS_RETRY_BASE_MS", "REDIS_RETRY_MAX_MS", "REDIS_KEY_PREFIX",
+        // Rate limiting (sections 3 and 6)
+        "RATE_LIMIT_WINDOW_MS", "RATE_LIMIT_MAX_REQUESTS", "RATE_LIMIT_TENANT_MAX",
+        "RATE_LIMIT_API_FAIL_OPEN",
+        // Sessions
+        "SESSION_TTL", "JWT_EXPIRES_IN", "SESSION_MAX_LIFETIME", "JWT_REFRESH_EXPIRES_IN",
+        "SESSION_MAX_PER_USER", "COOKIE_SECURE",
+        // Server
+        "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL", "HOST", "PORT", "TRUST_PROXY", "DATABASE_PATH",
+        "BODY_LIMIT_BYTES", "UPLOAD_LIMIT_BYTES", "HTTP_HEADER_TIMEOUT_MS", "HTTP_IDLE_TIMEOUT_MS",
+        "HTTP_THREADS", "HTTP_MAX_CONNECTIONS", "JEWELER_TEST_ROUTES",
+        // Cache TTLs (section 4)
+        "CACHE_TTL_KPI", "CACHE_TTL_GOLD_PRICE", "CACHE_TTL_CUSTOMER", "CACHE_TTL_PRODUCT",
+        "CACHE_TTL_INVOICE", "CACHE_TTL_PERMISSIONS"};
+    for (const char* name : {"AUTH", "PASSWORD_RESET", "INVOICE", "UPLOAD"})
+      for (const char* suffix : {"_MAX", "_WINDOW_MS", "_FAIL_OPEN"})
+        k.push_back(std::string("RATE_LIMIT_") + name + suffix);
+    return k;
+  }();
+  return keys;
+}
+
+std::map<std::string, std::string, std::less<>> parse_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) bad("--config", "cannot read '" + path + "'");
+  std::map<std::string, std::string, std::less<>> out;
+  const auto& keys = known_keys();
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    std::string t = trim(line);
+    if (t.empty() || t.front() == '#') continue;
+    if (t.starts_with("export ")) t = trim(std::string_view(t).substr(7));
+    auto eq = t.find('=');
+    std::string where = path + " line " + std::to_string(n);
+    if (eq == std::string::npos) bad(where, "expected KEY=VALUE");
+    std::string key = trim(std::string_view(t).substr(0, eq));
+    std::string value = trim(std::string_view(t).substr(eq + 1));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front())
+      value = value.substr(1, value.size() - 2);
+    if (std::find(keys.begin(), keys.end(), key) == keys.end())
+      bad(key.empty() ? where : key, "unknown setting in " + where);
+    if (out.count(key)) bad(key, "set twice in " + path);
+    out[key] = value;
+  }
+  return out;
+}
+
+void validate_cidr(std::string_view cidr, std::string_view what) {
+  std::string s = trim(cidr);
+  auto slash = s.find('/');
+  std::string addr = s.substr(0, slash);
+  boost::system::error_code ec;
+  auto a = boost::asio::ip::make_address(addr, ec);
+  if (ec) bad(what, "'" + s + "' is not an IP address or CIDR");
+  if (slash != std::string::npos)
+    redis::parse_int(std::string_view(s).substr(slash + 1), what, 0, a.is_v4() ? 32 : 128);
+}
+
+ServerConfig load_config(const std::optional<std::string>& file, Lookup env_in) {
+  Lookup env = env_in ? env_in : Lookup(redis::getenv_lookup);
+  auto file_values = std::make_shared<std::map<std::string, std::string, std::less<>>>();
+  if (file) *file_values = parse_config_file(*file);
+
+  ServerConfig c;
+  c.config_file = file;
+  // The environment wins; an empty variable counts as unset.
+  c.lookup = [env, file_values](std::string_view name) -> std::optional<std::string> {
+    if (auto v = env(name); v && !v->empty()) return v;
+    if (auto it = file_values->find(name); it != file_values->end()) return it->second;
+    return std::nullopt;
+  };
+  const Lookup& get = c.lookup;
+
+  c.redis = redis::Config::from_env(get);
+  c.redis_configured = redis::Config::any_configured(get);
+
+  auto integer = [&](const char* name, std::int64_t min, std::int64_t max,
+                     std::int64_t def) -> std::int64_t {
+    if (auto v = get(name)) return redis::parse_int(*v, name, min, max);
+    return def;
+  };
+  auto millis = [&](const char* name, std::int64_t min, std::int64_t max,
+                    std::chrono::milliseconds def) {
+    return std::chrono::milliseconds(integer(name, min, max, def.count()));
+  };
+  auto boolean = [&](const char* name, bool def) {
+    if (auto v = get(name)) return redis::parse_bool(*v, name);
+    return def;
+  };
+  auto duration = [&](const char* name, const char* alias, std::chrono::milliseconds def) {
+    auto v = get(name);
+    const char* which = name;
+    if (!v && alias) {
+      v = get(alias);
+      which = alias;
+    }
+    if (!v) return def;
+    auto d = redis::parse_duration(*v, which);
+    if (d.count() <= 0) bad(which, "must be positive");
+    return d;
+  };
+
+  if (auto v = get("HOST")) {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(trim(*v), ec);
+    if (ec) bad("HOST", "'" + *v + "' is not an IP address to listen on");
+    c.http.host = trim(*v);
+  }
+  c.http.port = static_cast<std::uint16_t>(integer("PORT", 0, 65535, 8080));
+  c.http.threads = static_cast<std::size_t>(
+      integer("HTTP_THREADS", 1, 256, std::max(1u, std::thread::hardware_concurrency())));
+  c.http.body_limit = static_cast<std::size_t>(integer("BODY_LIMIT_BYTES", 1, 1LL << 30, 1 << 20));
+  c.upload_limit = static_cast<std::size_t>(integer("UPLOAD_LIMIT_BYTES", 1, 1LL << 32, 10 << 20));
+  c.http.header_timeout = millis("HTTP_HEADER_TIMEOUT_MS", 1, 600'000, c.http.header_timeout);
+  c.http.idle_timeout = millis("HTTP_IDLE_TIMEOUT_MS", 1, 3'600'000, c.http.idle_timeout);
+  c.http.max_connections =
+      static_cast<std::size_t>(integer("HTTP_MAX_CONNECTIONS", 1, 1'000'000, 10000));
+  c.shutdown_timeout = millis("SHUTDOWN_TIMEOUT_MS", 0, 3'600'000, c.shutdown_timeout);
+
+  if (auto v = get("LOG_LEVEL")) {
+    std::string l = trim(*v);
+    for (auto& ch : l) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+    if (std::find(std::begin(levels), std::end(levels), l) == std::end(levels))
+      bad("LOG_LEVEL", "'" + *v + "' is not one of trace, debug, info, warn, error, critical, off");
+    c.log_level = l;
+  }
+
+  c.session_ttl = duration("SESSION_TTL", "JWT_EXPIRES_IN", c.session_ttl);
+  c.session_max_lifetime =
+      duration("SESSION_MAX_LIFETIME", "JWT_REFRESH_EXPIRES_IN", c.session_max_lifetime);
+  c.session_max_per_user = static_cast<int>(integer("SESSION_MAX_PER_USER", 1, 1000, 10));
+  c.cookie_secure = boolean("COOKIE_SECURE", true);
+
+  if (auto v = get("TRUST_PROXY")) {
+    std::string_view list = *v;
+    while (!list.empty()) {
+      auto comma = list.find(',');
+      std::string item = trim(list.substr(0, comma));
+      list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+      if (item.empty()) continue;
+      validate_cidr(item, "TRUST_PROXY");
+      c.trust_proxy.push_back(item);
+    }
+  }
+  if (auto v = get("DATABASE_PATH")) {
+    if (trim(*v).empty()) bad("DATABASE_PATH", "empty path");
+    c.database_path = trim(*v);
+  }
+
+  c.rate_limit_window_ms = integer("RATE_LIMIT_WINDOW_MS", 1, 366LL * 86'400'000, 900000);
+  c.rate_limit_max_requests = integer("RATE_LIMIT_MAX_REQUESTS", 1, 1'000'000'000, 100);
+  integer("RATE_LIMIT_TENANT_MAX", 1, 1'000'000'000, 0);
+  boolean("RATE_LIMIT_API_FAIL_OPEN", true);
+  for (const char* name : {"AUTH", "PASSWORD_RESET", "INVOICE", "UPLOAD"}) {
+    std::string base = std::string("RATE_LIMIT_") + name;
+    integer((base + "_MAX").c_str(), 1, 1'000'000'000, 0);
+    integer((base + "_WINDOW_MS").c_str(), 1, 366LL * 86'400'000, 0);
+    boolean((base + "_FAIL_OPEN").c_str(), false);
+  }
+  for (const char* name : {"CACHE_TTL_KPI", "CACHE_TTL_GOLD_PRICE", "CACHE_TTL_CUSTOMER",
+                           "CACHE_TTL_PRODUCT", "CACHE_TTL_INVOICE", "CACHE_TTL_PERMISSIONS"})
+    duration(name, nullptr, std::chrono::milliseconds(1));
+  c.test_routes = boolean("JEWELER_TEST_ROUTES", false);
+  return c;
+}
+
+}  // namespace jeweler::app

@@ -1,0 +1,60 @@
+// The embedded default (API.md section 6): when no Redis is configured and
+// nothing answers on localhost:6379, jeweler-server runs a private
+// redis-server child with persistence on (AOF + RDB), its data dir and unix
+// socket under the data directory (the folder of DATABASE_PATH, ./var/ by
+// default). A supervisor thread notices if the child dies and restarts it
+// (with backoff); stop() shuts it down cleanly (SIGTERM: it saves, then exits).
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace jeweler::app {
+
+/// True when something accepts a connection on localhost:6379 (127.0.0.1 or
+/// ::1) within `timeout`.
+bool redis_answers_on_default_port(std::chrono::milliseconds timeout);
+
+class EmbeddedRedis {
+ public:
+  /// `dir`: data directory (created if missing). Does not start anything.
+  explicit EmbeddedRedis(std::string dir);
+  ~EmbeddedRedis();
+  EmbeddedRedis(const EmbeddedRedis&) = delete;
+  EmbeddedRedis& operator=(const EmbeddedRedis&) = delete;
+
+  /// Starts redis-server and waits (up to `timeout`) until it answers PING
+  /// on its socket. Throws std::runtime_error with the reason (no
+  /// redis-server binary, socket path too long, child exited: last log lines).
+  void start(std::chrono::milliseconds timeout = std::chrono::seconds(15));
+  /// SIGTERM, wait up to `timeout` (then SIGKILL). Idempotent.
+  void stop(std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+  const std::string& socket_path() const noexcept { return socket_; }
+  const std::string& dir() const noexcept { return dir_; }
+  pid_t pid() const noexcept { return pid_.load(); }
+  /// Times the child died unexpectedly (and was restarted).
+  int crashes() const noexcept { return crashes_.load(); }
+
+ private:
+  pid_t spawn();
+  bool wait_answering(std::chrono::milliseconds timeout, pid_t pid);
+  void supervise();
+
+  std::string dir_, socket_, log_;
+  std::atomic<pid_t> pid_{-1};
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> crashes_{0};
+  std::mutex mu_;
+  std::condition_variable exited_;
+  bool running_ = false;
+  std::thread supervisor_;
+};
+
+}  // namespace jeweler::app
