@@ -1,11 +1,13 @@
 #include <jeweler/http/json_log.hpp>
 
 #include <spdlog/formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
+#include <mutex>
 #include <stdexcept>
 
 namespace jeweler::http {
@@ -70,6 +72,19 @@ class JsonFormatter final : public spdlog::formatter {
   std::string cached_;
 };
 
+/// stdout without a flush per line (spdlog's stdout sink flushes every
+/// message: one write(2) per request). Flushed by spdlog::flush_every, on
+/// warnings (flush_on) and explicitly after the start-up line.
+class BufferedStdoutSink final : public spdlog::sinks::base_sink<std::mutex> {
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t buf;
+    formatter_->format(msg, buf);
+    std::fwrite(buf.data(), 1, buf.size(), stdout);
+  }
+  void flush_() override { std::fflush(stdout); }
+};
+
 }  // namespace
 
 std::unique_ptr<spdlog::formatter> make_json_formatter() {
@@ -81,7 +96,7 @@ void setup_json_logging(const std::string& level_name) {
   if (level == spdlog::level::off && level_name != "off")
     throw std::invalid_argument("LOG_LEVEL: '" + level_name +
                                 "' is not one of trace, debug, info, warn, error, critical, off");
-  auto sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
+  auto sink = std::make_shared<BufferedStdoutSink>();
   sink->set_formatter(make_json_formatter());
   auto main_logger = std::make_shared<spdlog::logger>("", sink);
   main_logger->set_level(level);
@@ -89,6 +104,7 @@ void setup_json_logging(const std::string& level_name) {
   spdlog::set_default_logger(main_logger);
   auto access = std::make_shared<spdlog::logger>("access", sink);
   access->set_level(level);
+  access->flush_on(spdlog::level::warn);
   spdlog::drop("access");
   spdlog::register_logger(access);
 }
