@@ -28,8 +28,9 @@ using std::chrono::milliseconds;
 
 namespace {
 
-constexpr redis::ExecOptions kRead{milliseconds{0}, true};
-constexpr redis::ExecOptions kWrite{milliseconds{0}, false};
+// Safe to resend after a dropped connection (reads, SET, UNLINK) or not (scripts, INCR).
+constexpr redis::ExecOptions kIdempotent{milliseconds{0}, true};
+constexpr redis::ExecOptions kOnce{milliseconds{0}, false};
 constexpr milliseconds kEpochTtl = std::chrono::hours(24);
 constexpr std::string_view kFailMarker = "!fail:";
 
@@ -170,8 +171,6 @@ error_code bad_reply(std::string_view what, const redis::Reply& r) {
   return internal();
 }
 
-using CounterField = std::atomic<std::uint64_t> detail::AtomicCounters::*;
-
 }  // namespace
 
 // --- validation -----------------------------------------------------------------
@@ -245,11 +244,23 @@ std::string epoch_key(const std::string& prefix, const TenantId& t) {
   return prefix + "cachemeta:{" + t.str() + "}:epoch";
 }
 
-void count(Stats& st, const TenantId& t, std::string_view ns, CounterField f, std::uint64_t n = 1) {
-  (st.ns(ns).*f).fetch_add(n, std::memory_order_relaxed);
-  (st.tenant(t).*f).fetch_add(n, std::memory_order_relaxed);
-}
 }  // namespace
+
+void CacheService::count(const TenantId& t, std::string_view ns, CounterField f, std::uint64_t n) {
+  constexpr std::size_t kMaxRemembered = 20000;  // beyond Stats' own bounds anyway
+  auto* nc = [&] {
+    if (auto it = ns_counters_.find(ns); it != ns_counters_.end()) return it->second;
+    if (ns_counters_.size() >= kMaxRemembered) ns_counters_.clear();
+    return ns_counters_.emplace(std::string(ns), &stats_->ns(ns)).first->second;
+  }();
+  auto* tc = [&] {
+    if (auto it = tenant_counters_.find(t.str()); it != tenant_counters_.end()) return it->second;
+    if (tenant_counters_.size() >= kMaxRemembered) tenant_counters_.clear();
+    return tenant_counters_.emplace(t.str(), &stats_->tenant(t)).first->second;
+  }();
+  (nc->*f).fetch_add(n, std::memory_order_relaxed);
+  (tc->*f).fetch_add(n, std::memory_order_relaxed);
+}
 
 milliseconds CacheService::resolve(Ttl ttl, std::string_view ns) const {
   if (ttl.is_persistent()) return milliseconds{0};
@@ -260,7 +271,7 @@ milliseconds CacheService::resolve(Ttl ttl, std::string_view ns) const {
 }
 
 void CacheService::redis_failed(const TenantId& t, std::string_view ns, const error_code& ec) {
-  count(*stats_, t, ns, &detail::AtomicCounters::errors);
+  count(t, ns, &detail::AtomicCounters::errors);
   if (jeweler::is_unavailable(ec)) down_ = true;
   if (jeweler::is_unavailable(ec) && stats_->enter_degraded())
     spdlog::warn("cache: Redis unreachable ({}); serving from loaders until it returns",
@@ -283,27 +294,27 @@ asio::awaitable<Result<std::optional<std::string>>> CacheService::get(const Tena
                                                                       std::string_view key) {
   if (!valid_namespace(ns) || !valid_key(key)) co_return invalid();
   if (known_down()) {
-    count(*stats_, t, ns, &detail::AtomicCounters::errors);
-    count(*stats_, t, ns, &detail::AtomicCounters::misses);
+    count(t, ns, &detail::AtomicCounters::errors);
+    count(t, ns, &detail::AtomicCounters::misses);
     co_return redis::make_error_code(redis::errc::unavailable);
   }
-  auto r = co_await client_.exec(redis::Command::make("GET", redis_key(t, ns, key)), kRead);
+  auto r = co_await client_.exec(redis::Command::make("GET", redis_key(t, ns, key)), kIdempotent);
   if (!r) {
     redis_failed(t, ns, r.error());
-    count(*stats_, t, ns, &detail::AtomicCounters::misses);
+    count(t, ns, &detail::AtomicCounters::misses);
     co_return r.error();
   }
   redis_ok();
   if (r->is_nil()) {
-    count(*stats_, t, ns, &detail::AtomicCounters::misses);
+    count(t, ns, &detail::AtomicCounters::misses);
     co_return std::optional<std::string>{};
   }
   if (!r->is_string()) {
-    count(*stats_, t, ns, &detail::AtomicCounters::errors);
-    count(*stats_, t, ns, &detail::AtomicCounters::misses);
+    count(t, ns, &detail::AtomicCounters::errors);
+    count(t, ns, &detail::AtomicCounters::misses);
     co_return bad_reply("GET", *r);
   }
-  count(*stats_, t, ns, &detail::AtomicCounters::hits);
+  count(t, ns, &detail::AtomicCounters::hits);
   co_return std::optional<std::string>(std::move(r->str));
 }
 
@@ -322,17 +333,17 @@ asio::awaitable<Result<void>> CacheService::set(const TenantId& t, std::string_v
   // A load in flight for this key must not overwrite the new value.
   p.add(redis::Command::make("UNLINK", lock_key(client_.key_prefix(), t, ns, key)));
   if (known_down()) co_return redis::make_error_code(redis::errc::unavailable);
-  auto r = co_await client_.exec(std::move(p), kRead);
+  auto r = co_await client_.exec(std::move(p), kIdempotent);
   if (!r) {
     redis_failed(t, ns, r.error());
     co_return r.error();
   }
   redis_ok();
   if (r->size() != 2 || (*r)[0].is_error()) {
-    count(*stats_, t, ns, &detail::AtomicCounters::errors);
+    count(t, ns, &detail::AtomicCounters::errors);
     co_return bad_reply("SET", r->empty() ? redis::Reply{} : (*r)[0]);
   }
-  count(*stats_, t, ns, &detail::AtomicCounters::sets);
+  count(t, ns, &detail::AtomicCounters::sets);
   co_return Result<void>{};
 }
 
@@ -343,17 +354,17 @@ asio::awaitable<Result<bool>> CacheService::del(const TenantId& t, std::string_v
   p.add(redis::Command::make("UNLINK", redis_key(t, ns, key)));
   p.add(redis::Command::make("UNLINK", lock_key(client_.key_prefix(), t, ns, key)));
   if (known_down()) co_return bool_error(redis::make_error_code(redis::errc::unavailable));
-  auto r = co_await client_.exec(std::move(p), kRead);
+  auto r = co_await client_.exec(std::move(p), kIdempotent);
   if (!r) {
     redis_failed(t, ns, r.error());
     co_return bool_error(r.error());
   }
   redis_ok();
   if (r->size() != 2 || !(*r)[0].is_integer()) {
-    count(*stats_, t, ns, &detail::AtomicCounters::errors);
+    count(t, ns, &detail::AtomicCounters::errors);
     co_return bool_error(bad_reply("UNLINK", r->empty() ? redis::Reply{} : (*r)[0]));
   }
-  count(*stats_, t, ns, &detail::AtomicCounters::deletes);
+  count(t, ns, &detail::AtomicCounters::deletes);
   co_return (*r)[0].integer > 0;
 }
 
@@ -361,7 +372,8 @@ asio::awaitable<Result<bool>> CacheService::exists(const TenantId& t, std::strin
                                                    std::string_view key) {
   if (!valid_namespace(ns) || !valid_key(key)) co_return bool_error(invalid());
   if (known_down()) co_return bool_error(redis::make_error_code(redis::errc::unavailable));
-  auto r = co_await client_.exec(redis::Command::make("EXISTS", redis_key(t, ns, key)), kRead);
+  auto r =
+      co_await client_.exec(redis::Command::make("EXISTS", redis_key(t, ns, key)), kIdempotent);
   if (!r) {
     redis_failed(t, ns, r.error());
     co_return bool_error(r.error());
@@ -381,10 +393,10 @@ asio::awaitable<Result<std::vector<std::optional<std::string>>>> CacheService::m
     if (!valid_key(k)) co_return invalid();
     cmd.arg(redis_key(t, ns, k));
   }
-  auto r = co_await client_.exec(std::move(cmd), kRead);
+  auto r = co_await client_.exec(std::move(cmd), kIdempotent);
   if (!r) {
     redis_failed(t, ns, r.error());
-    count(*stats_, t, ns, &detail::AtomicCounters::misses, keys.size());
+    count(t, ns, &detail::AtomicCounters::misses, keys.size());
     co_return r.error();
   }
   redis_ok();
@@ -399,8 +411,8 @@ asio::awaitable<Result<std::vector<std::optional<std::string>>>> CacheService::m
       out.emplace_back();
     }
   }
-  count(*stats_, t, ns, &detail::AtomicCounters::hits, hits);
-  count(*stats_, t, ns, &detail::AtomicCounters::misses, keys.size() - hits);
+  count(t, ns, &detail::AtomicCounters::hits, hits);
+  count(t, ns, &detail::AtomicCounters::misses, keys.size() - hits);
   co_return out;
 }
 
@@ -422,7 +434,7 @@ asio::awaitable<Result<void>> CacheService::mset(
     unlink.arg(lock_key(client_.key_prefix(), t, ns, key));
   }
   p.add(std::move(unlink));
-  auto r = co_await client_.exec(std::move(p), kRead);
+  auto r = co_await client_.exec(std::move(p), kIdempotent);
   if (!r) {
     redis_failed(t, ns, r.error());
     co_return r.error();
@@ -430,11 +442,11 @@ asio::awaitable<Result<void>> CacheService::mset(
   redis_ok();
   for (const auto& e : *r) {
     if (e.is_error()) {
-      count(*stats_, t, ns, &detail::AtomicCounters::errors);
+      count(t, ns, &detail::AtomicCounters::errors);
       co_return bad_reply("SET", e);
     }
   }
-  count(*stats_, t, ns, &detail::AtomicCounters::sets, entries.size());
+  count(t, ns, &detail::AtomicCounters::sets, entries.size());
   co_return Result<void>{};
 }
 
@@ -444,7 +456,7 @@ asio::awaitable<Result<std::optional<milliseconds>>> CacheService::ttl(const Ten
                                                                        std::string_view ns,
                                                                        std::string_view key) {
   if (!valid_namespace(ns) || !valid_key(key)) co_return invalid();
-  auto r = co_await client_.exec(redis::Command::make("PTTL", redis_key(t, ns, key)), kRead);
+  auto r = co_await client_.exec(redis::Command::make("PTTL", redis_key(t, ns, key)), kIdempotent);
   if (!r) {
     redis_failed(t, ns, r.error());
     co_return r.error();
@@ -467,7 +479,7 @@ asio::awaitable<Result<bool>> CacheService::expire(const TenantId& t, std::strin
     p.add(redis::Command::make("PEXPIRE", k, ms.count()));
   else
     p.add(redis::Command::make("PERSIST", k));
-  auto r = co_await client_.exec(std::move(p), kRead);
+  auto r = co_await client_.exec(std::move(p), kIdempotent);
   if (!r) {
     redis_failed(t, ns, r.error());
     co_return bool_error(r.error());
@@ -487,7 +499,7 @@ asio::awaitable<Result<bool>> CacheService::touch(const TenantId& t, std::string
 
 asio::awaitable<Result<std::string>> CacheService::run_loader(const TenantId& t,
                                                               std::string_view ns, Loader& loader) {
-  count(*stats_, t, ns, &detail::AtomicCounters::loads);
+  count(t, ns, &detail::AtomicCounters::loads);
   Result<std::string> r = internal();
   try {
     r = co_await loader();
@@ -509,25 +521,25 @@ asio::awaitable<Result<Fetched<std::string>>> CacheService::get_or_set(const Ten
   std::string k = redis_key(t, ns, key);
   bool redis_down = known_down();
   if (redis_down) {
-    count(*stats_, t, ns, &detail::AtomicCounters::errors);
+    count(t, ns, &detail::AtomicCounters::errors);
   } else {
-    auto r = co_await client_.exec(redis::Command::make("GET", k), kRead);
+    auto r = co_await client_.exec(redis::Command::make("GET", k), kIdempotent);
     if (!r) {
       redis_failed(t, ns, r.error());
       redis_down = true;
     } else if (r->is_string()) {
       redis_ok();
-      count(*stats_, t, ns, &detail::AtomicCounters::hits);
+      count(t, ns, &detail::AtomicCounters::hits);
       co_return Fetched<std::string>{std::move(r->str), Source::hit};
     } else if (!r->is_nil()) {
       bad_reply("GET", *r);
-      count(*stats_, t, ns, &detail::AtomicCounters::errors);
+      count(t, ns, &detail::AtomicCounters::errors);
       redis_down = true;  // cannot use the cache for this key: serve from the loader
     } else {
       redis_ok();
     }
   }
-  count(*stats_, t, ns, &detail::AtomicCounters::misses);
+  count(t, ns, &detail::AtomicCounters::misses);
 
   // In-process single flight: join a run in progress for this key.
   if (auto it = flights_.find(k); it != flights_.end()) {
@@ -547,7 +559,7 @@ asio::awaitable<Result<Fetched<std::string>>> CacheService::get_or_set(const Ten
   if (redis_down) {
     auto v = co_await run_loader(t, ns, loader);
     if (v) {
-      count(*stats_, t, ns, &detail::AtomicCounters::fallbacks);
+      count(t, ns, &detail::AtomicCounters::fallbacks);
       out = Fetched<std::string>{std::move(*v), Source::fallback};
     } else {
       out = v.error();
@@ -582,13 +594,13 @@ asio::awaitable<Result<Fetched<std::string>>> CacheService::lead(const TenantId&
   auto fallback = [&]() -> asio::awaitable<Result<Fetched<std::string>>> {
     auto v = co_await run_loader(t, ns, loader);
     if (!v) co_return v.error();
-    count(*stats_, t, ns, &detail::AtomicCounters::fallbacks);
+    count(t, ns, &detail::AtomicCounters::fallbacks);
     co_return Fetched<std::string>{std::move(*v), Source::fallback};
   };
 
   for (;;) {
     std::vector<std::string> acquire_args{token, std::to_string(o.lock_ttl.count())};
-    auto a = co_await client_.eval(acquire_script(), keys, std::move(acquire_args), kWrite);
+    auto a = co_await client_.eval(acquire_script(), keys, std::move(acquire_args), kOnce);
     if (!a) {
       redis_failed(t, ns, a.error());
       co_return co_await fallback();
@@ -598,7 +610,7 @@ asio::awaitable<Result<Fetched<std::string>>> CacheService::lead(const TenantId&
       code = a->elements[0].to_integer();
     if (!code) {
       bad_reply("cache.acquire", *a);
-      count(*stats_, t, ns, &detail::AtomicCounters::errors);
+      count(t, ns, &detail::AtomicCounters::errors);
       co_return co_await fallback();
     }
     redis_ok();
@@ -613,22 +625,22 @@ asio::awaitable<Result<Fetched<std::string>>> CacheService::lead(const TenantId&
         std::vector<std::string> fail_keys{keys[1]};
         std::vector<std::string> fail_args{token, marker,
                                            std::to_string(o.failure_marker_ttl.count())};
-        auto fr = co_await client_.eval(fail_script(), std::move(fail_keys), std::move(fail_args),
-                                        kWrite);
+        auto fr =
+            co_await client_.eval(fail_script(), std::move(fail_keys), std::move(fail_args), kOnce);
         if (!fr) redis_failed(t, ns, fr.error());
         co_return v.error();
       }
       auto ms = resolve(ttl, ns);
       if (v->size() <= o.max_value_bytes) {
         std::vector<std::string> store_args{token, epoch, *v, std::to_string(ms.count())};
-        auto sr = co_await client_.eval(store_script(), keys, std::move(store_args), kWrite);
+        auto sr = co_await client_.eval(store_script(), keys, std::move(store_args), kOnce);
         if (!sr) {
           redis_failed(t, ns, sr.error());
         } else if (sr->is_integer() && sr->integer == 1) {
-          count(*stats_, t, ns, &detail::AtomicCounters::sets);
+          count(t, ns, &detail::AtomicCounters::sets);
         } else if (!sr->is_integer()) {
           bad_reply("cache.store", *sr);
-          count(*stats_, t, ns, &detail::AtomicCounters::errors);
+          count(t, ns, &detail::AtomicCounters::errors);
         }
       }
       co_return Fetched<std::string>{std::move(*v), Source::loaded};
@@ -653,14 +665,14 @@ asio::awaitable<Result<Fetched<std::string>>> CacheService::lead(const TenantId&
       error_code ec;
       co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       poll = std::min(poll * 2, o.poll_max);
-      auto m = co_await client_.exec(redis::Command::make("MGET", keys[0], keys[1]), kRead);
+      auto m = co_await client_.exec(redis::Command::make("MGET", keys[0], keys[1]), kIdempotent);
       if (!m) {
         redis_failed(t, ns, m.error());
         co_return co_await fallback();
       }
       if (!m->is_array() || m->elements.size() != 2) {
         bad_reply("MGET", *m);
-        count(*stats_, t, ns, &detail::AtomicCounters::errors);
+        count(t, ns, &detail::AtomicCounters::errors);
         co_return co_await fallback();
       }
       auto& value = m->elements[0];
@@ -691,7 +703,7 @@ asio::awaitable<Result<std::optional<json::value>>> CacheService::get_json(const
   auto v = parse_json(**r);
   if (!v) {
     spdlog::warn("cache: unreadable JSON in namespace {}; treated as a miss", ns);
-    count(*stats_, t, ns, &detail::AtomicCounters::errors);
+    count(t, ns, &detail::AtomicCounters::errors);
     co_return std::optional<json::value>{};
   }
   co_return std::optional<json::value>(std::move(*v));
@@ -716,7 +728,7 @@ asio::awaitable<Result<Fetched<json::value>>> CacheService::get_or_set_json(
     if (!r) co_return r.error();
     auto v = parse_json(r->value);
     if (v) co_return Fetched<json::value>{std::move(*v), r->source};
-    count(*stats_, t, ns, &detail::AtomicCounters::errors);
+    count(t, ns, &detail::AtomicCounters::errors);
     spdlog::warn("cache: unreadable JSON in namespace {}; dropped", ns);
     if (attempt > 0 || r->source != Source::hit) co_return make_error_code(errc::corrupt_data);
     (void)co_await del(t, ns, key);  // then load again
@@ -734,7 +746,7 @@ asio::awaitable<Result<std::int64_t>> CacheService::increment(const TenantId& t,
   std::vector<std::string> incr_keys{redis_key(t, ns, key)};
   std::vector<std::string> incr_args{std::to_string(by), std::to_string(ms.count())};
   if (known_down()) co_return redis::make_error_code(redis::errc::unavailable);
-  auto r = co_await client_.eval(incr_script(), std::move(incr_keys), std::move(incr_args), kWrite);
+  auto r = co_await client_.eval(incr_script(), std::move(incr_keys), std::move(incr_args), kOnce);
   if (!r) {
     redis_failed(t, ns, r.error());
     co_return r.error();
@@ -779,7 +791,7 @@ asio::awaitable<Result<std::uint64_t>> CacheService::scan_unlink(const TenantId&
     redis::Pipeline p;
     p.add(redis::Command::make("INCR", ek));
     p.add(redis::Command::make("PEXPIRE", ek, kEpochTtl.count()));
-    auto r = co_await client_.exec(std::move(p), kWrite);
+    auto r = co_await client_.exec(std::move(p), kOnce);
     if (!r) {
       redis_failed(t, "_invalidate", r.error());
       co_return r.error();
@@ -794,7 +806,7 @@ asio::awaitable<Result<std::uint64_t>> CacheService::scan_unlink(const TenantId&
   std::map<std::string, std::uint64_t, std::less<>> per_ns;
   do {
     auto r = co_await client_.exec(
-        redis::Command::make("SCAN", cursor, "MATCH", match, "COUNT", count_hint), kRead);
+        redis::Command::make("SCAN", cursor, "MATCH", match, "COUNT", count_hint), kIdempotent);
     if (!r) {
       redis_failed(t, "_invalidate", r.error());
       co_return r.error();
@@ -811,7 +823,7 @@ asio::awaitable<Result<std::uint64_t>> CacheService::scan_unlink(const TenantId&
       std::string_view rest = std::string_view(k.str).substr(std::min(skip, k.str.size()));
       per_ns[std::string(rest.substr(0, rest.find(':')))] += 1;
     }
-    auto u = co_await client_.exec(std::move(unlink), kRead);
+    auto u = co_await client_.exec(std::move(unlink), kIdempotent);
     if (!u) {
       redis_failed(t, "_invalidate", u.error());
       co_return u.error();
@@ -821,7 +833,7 @@ asio::awaitable<Result<std::uint64_t>> CacheService::scan_unlink(const TenantId&
   } while (cursor != "0");
   redis_ok();
   for (const auto& [name, n] : per_ns)
-    count(*stats_, t, valid_namespace(name) ? std::string_view(name) : "_other",
+    count(t, valid_namespace(name) ? std::string_view(name) : "_other",
           &detail::AtomicCounters::invalidations, n);
   co_return removed;
 }
@@ -851,7 +863,7 @@ asio::awaitable<Result<std::uint64_t>> CacheService::keys_held(const TenantId& t
   std::uint64_t n = 0;
   do {
     auto r = co_await client_.exec(
-        redis::Command::make("SCAN", cursor, "MATCH", match, "COUNT", count_hint), kRead);
+        redis::Command::make("SCAN", cursor, "MATCH", match, "COUNT", count_hint), kIdempotent);
     if (!r) {
       redis_failed(t, "_keys", r.error());
       co_return r.error();
@@ -879,7 +891,7 @@ asio::awaitable<Result<std::optional<KpiData>>> CacheService::get_kpi(const Tena
   if (!*r) co_return std::optional<KpiData>{};
   auto k = kpi_from_json(**r);
   if (!k) {
-    count(*stats_, t, ns::kpi, &detail::AtomicCounters::errors);
+    count(t, ns::kpi, &detail::AtomicCounters::errors);
     co_return std::optional<KpiData>{};
   }
   co_return std::optional<KpiData>(*k);
@@ -901,7 +913,7 @@ asio::awaitable<Result<Fetched<KpiData>>> CacheService::get_or_set_kpi(const Ten
     auto r = co_await get_or_set_json(t, ns::kpi, kKpiKey, jl);
     if (!r) co_return r.error();
     if (auto k = kpi_from_json(r->value)) co_return Fetched<KpiData>{*k, r->source};
-    count(*stats_, t, ns::kpi, &detail::AtomicCounters::errors);
+    count(t, ns::kpi, &detail::AtomicCounters::errors);
     if (attempt > 0 || r->source != Source::hit) co_return make_error_code(errc::corrupt_data);
     (void)co_await del(t, ns::kpi, kKpiKey);
   }
@@ -917,7 +929,7 @@ asio::awaitable<Result<std::optional<GoldPrice>>> CacheService::get_gold_price(c
   if (!*r) co_return std::optional<GoldPrice>{};
   auto g = gold_price_from_json(**r);
   if (!g) {
-    count(*stats_, t, ns::gold_price, &detail::AtomicCounters::errors);
+    count(t, ns::gold_price, &detail::AtomicCounters::errors);
     co_return std::optional<GoldPrice>{};
   }
   co_return std::optional<GoldPrice>(std::move(*g));
@@ -940,7 +952,7 @@ asio::awaitable<Result<Fetched<GoldPrice>>> CacheService::get_or_set_gold_price(
     if (!r) co_return r.error();
     if (auto g = gold_price_from_json(r->value))
       co_return Fetched<GoldPrice>{std::move(*g), r->source};
-    count(*stats_, t, ns::gold_price, &detail::AtomicCounters::errors);
+    count(t, ns::gold_price, &detail::AtomicCounters::errors);
     if (attempt > 0 || r->source != Source::hit) co_return make_error_code(errc::corrupt_data);
     (void)co_await del(t, ns::gold_price, kGoldKey);
   }
@@ -978,7 +990,7 @@ asio::awaitable<Result<std::optional<Permissions>>> CacheService::get_permission
   if (!*r) co_return std::optional<Permissions>{};
   auto p = permissions_from_json(**r);
   if (!p) {
-    count(*stats_, t, ns::permissions, &detail::AtomicCounters::errors);
+    count(t, ns::permissions, &detail::AtomicCounters::errors);
     co_return std::optional<Permissions>{};
   }
   co_return std::optional<Permissions>(std::move(*p));
@@ -1002,7 +1014,7 @@ asio::awaitable<Result<Fetched<Permissions>>> CacheService::get_or_set_permissio
     if (!r) co_return r.error();
     if (auto p = permissions_from_json(r->value))
       co_return Fetched<Permissions>{std::move(*p), r->source};
-    count(*stats_, t, ns::permissions, &detail::AtomicCounters::errors);
+    count(t, ns::permissions, &detail::AtomicCounters::errors);
     if (attempt > 0 || r->source != Source::hit) co_return make_error_code(errc::corrupt_data);
     (void)co_await del(t, ns::permissions, user.str());
   }

@@ -30,6 +30,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/value.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -245,12 +246,26 @@ class CacheService {
   /// True while this instance saw Redis unreachable and the client is still
   /// not connected: fail fast instead of waiting for a command timeout.
   bool known_down() const;
+  using CounterField = std::atomic<std::uint64_t> detail::AtomicCounters::*;
+  /// Adds to the namespace's and the tenant's counters. The counter objects
+  /// are looked up in Stats once and remembered by this instance, so the hot
+  /// path takes no lock.
+  void count(const TenantId& t, std::string_view ns, CounterField f, std::uint64_t n = 1);
 
   redis::Client& client_;
   std::shared_ptr<const Options> options_;
   std::shared_ptr<Stats> stats_;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;
   bool down_ = false;  // last Redis call of this instance found it unreachable
+  struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>{}(s);
+    }
+  };
+  using CounterCache =
+      std::unordered_map<std::string, detail::AtomicCounters*, StringHash, std::equal_to<>>;
+  CounterCache ns_counters_, tenant_counters_;
 };
 
 }  // namespace jeweler::cache
