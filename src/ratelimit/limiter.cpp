@@ -251,9 +251,9 @@ asio::awaitable<Result<Decision>> Limiter::check(std::vector<Check> checks) {
   co_return co_await run(std::move(checks), std::nullopt);
 }
 
-asio::awaitable<Result<Decision>> Limiter::check(Check one) {
+asio::awaitable<Result<Decision>> Limiter::check(const Policy& policy, Key key, Mode mode) {
   std::vector<Check> v;
-  v.push_back(std::move(one));
+  v.push_back(Check{&policy, std::move(key), mode});
   co_return co_await run(std::move(v), std::nullopt);
 }
 

@@ -59,7 +59,9 @@ class Limiter {
   /// policy fails closed: an error with is_unavailable() true (Redis could
   /// not be reached) or errc::internal (Redis answered an error).
   asio::awaitable<Result<Decision>> check(std::vector<Check> checks);
-  asio::awaitable<Result<Decision>> check(Check one);
+  /// One limit. (Prefer this to check({&p, key}): g++ 12 miscompiles braced
+  /// temporaries inside co_await expressions.)
+  asio::awaitable<Result<Decision>> check(const Policy& policy, Key key, Mode mode = Mode::consume);
 
   /// TEST ONLY: as check(), with the scripts' clock forced to `now_ms` instead
   /// of Redis TIME (deterministic timelines). Never use in production code.

@@ -3,6 +3,7 @@
 #include <jeweler/redis/config.hpp>
 #include <jeweler/redis/error.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <vector>
@@ -25,6 +26,7 @@ std::optional<Cidr> Cidr::parse(std::string_view text) {
   auto addr_text = text.substr(0, slash);
   // A CIDR is an address without port or brackets.
   if (addr_text.empty() || addr_text.front() == '[') return std::nullopt;
+  if (std::count(addr_text.begin(), addr_text.end(), ':') == 1) return std::nullopt;  // a port
   auto a = detail::parse_address(addr_text);
   if (!a) return std::nullopt;
   bool v6_text = addr_text.find(':') != std::string_view::npos;

@@ -1,0 +1,574 @@
+// Rate limiting against a real redis-server started by the harness.
+#include <jeweler/core/errc.hpp>
+#include <jeweler/ratelimit/headers.hpp>
+#include <jeweler/ratelimit/limiter.hpp>
+#include <jeweler/ratelimit/middleware.hpp>
+
+#include "co_test.hpp"
+#include "redis_server.hpp"
+#include "timelines.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+
+using namespace jeweler;
+using namespace jeweler::ratelimit;
+using namespace std::chrono_literals;
+namespace asio = boost::asio;
+using jeweler::test::co_sleep;
+using jeweler::test::RedisServer;
+using jeweler::test::run_co;
+
+namespace {
+
+RedisServer& shared_server() {
+  static RedisServer server(jeweler::test::RedisServerOptions{.appendonly = false});
+  return server;
+}
+
+struct Env {
+  std::unique_ptr<redis::Client> client;
+  std::shared_ptr<Stats> stats = std::make_shared<Stats>();
+  std::shared_ptr<Fallback> fallback = std::make_shared<Fallback>();
+  std::unique_ptr<Limiter> limiter;
+
+  static asio::awaitable<std::unique_ptr<Env>> make(asio::io_context& io, redis::Config cfg,
+                                                    std::shared_ptr<Stats> stats = nullptr,
+                                                    std::shared_ptr<Fallback> fallback = nullptr) {
+    auto e = std::make_unique<Env>();
+    if (stats) e->stats = stats;
+    if (fallback) e->fallback = fallback;
+    e->client = redis::make_client(io.get_executor(), std::move(cfg));
+    if (!co_await e->client->wait_ready(5s)) throw std::runtime_error("redis not ready");
+    e->limiter = std::make_unique<Limiter>(*e->client, e->stats, e->fallback);
+    co_return e;
+  }
+  asio::awaitable<void> close() { co_await client->shutdown(1s); }
+};
+
+Policy policy(const char* name, std::int64_t limit, std::chrono::milliseconds window,
+              Algorithm a = Algorithm::sliding_log) {
+  Policy p;
+  p.name = name;
+  p.limit = limit;
+  p.window = window;
+  p.algorithm = a;
+  return p;
+}
+
+std::string unique_scope(const char* base) {
+  static int n = 0;
+  return std::string(base) + "-" + std::to_string(::getpid()) + "-" + std::to_string(++n);
+}
+
+std::string rkey(const Key& k, const Policy& p) {
+  return k.redis_key("jeweler:", p.name);
+}
+
+// g++ 12: no braced lists of string literals inside coroutines (see client.hpp).
+template <class... A>
+std::string cli(const RedisServer& srv, const A&... a) {
+  std::vector<std::string> args;
+  (args.push_back(std::string(a)), ...);
+  return srv.cli(args);
+}
+template <class... A>
+std::vector<std::string> names(const A&... a) {
+  std::vector<std::string> v;
+  (v.push_back(std::string(a)), ...);
+  return v;
+}
+
+/// Runs `n` copies of `body(i)` concurrently on this executor and waits for all.
+asio::awaitable<void> concurrently(int n, std::function<asio::awaitable<void>(int)> body) {
+  auto ex = co_await asio::this_coro::executor;
+  int left = n;
+  asio::steady_timer done(ex, asio::steady_timer::time_point::max());
+  for (int i = 0; i < n; ++i)
+    asio::co_spawn(
+        ex, [&, i]() -> asio::awaitable<void> { co_await body(i); }(),
+        [&](std::exception_ptr e) {
+          if (e) ADD_FAILURE() << "concurrent body threw";
+          if (--left == 0) done.cancel();
+        });
+  boost::system::error_code ec;
+  co_await done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+}  // namespace
+
+TEST(RateLimitRedis, ExactCountingAtTheLimitAndRejectedDoNotConsume) {
+  auto& srv = shared_server();
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await Env::make(io, srv.config());
+    auto p = policy("exact", 10, 60s);
+    auto key = Key::custom(unique_scope("exact"));
+    for (int i = 0; i < 10; ++i) {
+      auto d = co_await env->limiter->check(p, key);
+      CO_ASSERT_TRUE(d);
+      EXPECT_TRUE(d->allowed) << i;
+      EXPECT_EQ(d->results[0].remaining, 9 - i);
+      EXPECT_FALSE(d->results[0].fallback);
+    }
+    for (int i = 0; i < 20; ++i) {
+      auto d = co_await env->limiter->check(p, key);
+      CO_ASSERT_TRUE(d);
+      EXPECT_FALSE(d->allowed);
+      EXPECT_FALSE(d->results[0].consumed);
+      EXPECT_EQ(d->results[0].remaining, 0);
+      EXPECT_GT(d->results[0].retry_after.count(), 59'000);
+      EXPECT_LE(d->results[0].retry_after.count(), 60'000);
+    }
+    EXPECT_EQ(cli(srv, "ZCARD", rkey(key, p)), "10");
+    auto c = env->stats->for_policy("exact");
+    EXPECT_EQ(c.allowed, 10u);
+    EXPECT_EQ(c.rejected, 20u);
+    co_await env->close();
+  });
+}
+
+TEST(RateLimitRedis, SlidingNotFixedWindowRealTime) {
+  auto& srv = shared_server();
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await Env::make(io, srv.config());
+    auto p = policy("slide", 3, 1000ms);
+    auto key = Key::custom(unique_scope("slide"));
+    auto one = [&]() -> asio::awaitable<Decision> {
+      auto d = co_await env->limiter->check(p, key);
+      if (!d) throw std::runtime_error("check failed");
+      co_return *d;
+    };
+    EXPECT_TRUE((co_await one()).allowed);  // A ~0
+    EXPECT_TRUE((co_await one()).allowed);  // B ~0
+    co_await co_sleep(600ms);
+    EXPECT_TRUE((co_await one()).allowed);  // C ~600: counts until ~1600
+    auto d = co_await one();
+    EXPECT_FALSE(d.allowed);
+    EXPECT_GT(d.retry_after().count(), 0);
+    EXPECT_LE(d.retry_after().count(), 400);     // A expires at ~1000
+    co_await co_sleep(d.retry_after() + 150ms);  // ~1150: A and B gone, C still counts
+    EXPECT_TRUE((co_await one()).allowed);
+    EXPECT_TRUE((co_await one()).allowed);
+    // A fixed window starting at 1000 would admit a third here.
+    auto last = co_await one();
+    EXPECT_FALSE(last.allowed);
+    EXPECT_GT(last.retry_after().count(), 0);
+    EXPECT_LE(last.retry_after().count(), 1000);
+    co_await env->close();
+  });
+}
+
+TEST(RateLimitRedis, SlidingWindowDeterministicAndResetRetryValues) {
+  auto& srv = shared_server();
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await Env::make(io, srv.config());
+    auto p = policy("reset", 2, 10s);
+    auto key = Key::custom(unique_scope("reset"));
+    const std::int64_t T = 1'704'110'390'000;  // 2024-01-01T11:59:50Z
+    auto at = [&](std::int64_t t) -> asio::awaitable<Decision> {
+      std::vector<Check> c = {{&p, key}};
+      auto d = co_await env->limiter->check_at(std::move(c), t);
+      if (!d) throw std::runtime_error("check failed");
+      co_return *d;
+    };
+    auto d = co_await at(T);
+    EXPECT_TRUE(d.allowed);
+    EXPECT_EQ(d.results[0].remaining, 1);
+    EXPECT_EQ(d.results[0].reset_after, 10s);
+    EXPECT_EQ(d.results[0].now_ms, T);
+    d = co_await at(T + 3000);
+    EXPECT_TRUE(d.allowed);
+    EXPECT_EQ(d.results[0].remaining, 0);
+    EXPECT_EQ(d.results[0].reset_after, 7s);  // the request of T frees its slot at T+10s
+    d = co_await at(T + 4000);
+    EXPECT_FALSE(d.allowed);
+    EXPECT_EQ(d.results[0].retry_after, 6s);
+    auto h = rate_limit_headers(d);
+    CO_ASSERT_EQ(h.size(), 7u);
+    EXPECT_EQ(h[0].value, "2");
+    EXPECT_EQ(h[1].value, "0");
+    EXPECT_EQ(h[2].value, "2024-01-01T12:00:00.000Z");
+    EXPECT_EQ(h[3].value, "10000");
+    EXPECT_EQ(h[6].name, "Retry-After");
+    EXPECT_EQ(h[6].value, "6");
+    d = co_await at(T + 9999);
+    EXPECT_FALSE(d.allowed);
+    EXPECT_EQ(d.results[0].retry_after, 1ms);
+    d = co_await at(T + 10'000);  // exactly one window later: the first stopped counting
+    EXPECT_TRUE(d.allowed);
+    EXPECT_EQ(d.results[0].remaining, 0);
+    EXPECT_EQ(d.results[0].reset_after, 3s);
+    co_await env->close();
+  });
+}
+
+TEST(RateLimitRedis, AlgorithmsAgainstScriptedTimelines) {
+  auto& srv = shared_server();
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await Env::make(io, srv.config());
+    for (const auto& tl : jeweler::ratelimit::test::timelines()) {
+      std::vector<Check> checks = {{&tl.policy, Key::custom(unique_scope(tl.name))}};
+      int i = 0;
+      for (const auto& s : tl.steps) {
+        auto d = co_await env->limiter->check_at(checks, jeweler::ratelimit::test::kT0 + s.t);
+        CO_ASSERT_TRUE(d);
+        const auto& r = d->results[0];
+        SCOPED_TRACE(std::string(tl.name) + " step " + std::to_string(i++));
+        EXPECT_EQ(r.allowed, s.allowed);
+        EXPECT_EQ(r.consumed, s.allowed);
+        EXPECT_EQ(r.remaining, s.remaining);
+        EXPECT_EQ(r.reset_after.count(), s.reset_after);
+        EXPECT_EQ(r.retry_after.count(), s.retry_after);
+      }
+    }
+    co_await env->close();
+  });
+}
+
+TEST(RateLimitRedis, ConcurrentCoroutinesAdmitExactlyTheLimit) {
+  auto& srv = shared_server();
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await Env::make(io, srv.config());
+    for (auto algo : {Algorithm::sliding_log, Algorithm::sliding_counter, Algorithm::gcra}) {
+      auto p = policy("conc", 50, 3600s, algo);
+      auto key = Key::custom(unique_scope("conc"));
+      int admitted = 0, errors = 0;
+      co_await concurrently(150, [&](int) -> asio::awaitable<void> {
+        auto d = co_await env->limiter->check(p, key);
+        if (!d)
+          ++errors;
+        else if (d->allowed)
+          ++admitted;
+      });
+      EXPECT_EQ(errors, 0);
+      EXPECT_EQ(admitted, 50) << to_string(algo);
+    }
+    co_await env->close();
+  });
+}
+
+TEST(RateLimitRedis, TwoProcessesShareOneBudget) {
+  auto& srv = shared_server();
+  auto p = policy("procs", 100, 3600s);
+  auto key = Key::custom(unique_scope("procs"));
+  auto cfg = srv.config();
+  int fds[2][2];
+  pid_t pids[2];
+  for (int k = 0; k < 2; ++k) {
+    ASSERT_EQ(::pipe(fds[k]), 0);
+    pids[k] = ::fork();
+    ASSERT_GE(pids[k], 0);
+    if (pids[k] == 0) {
+      int admitted = -1;
+      try {
+        asio::io_context io;
+        admitted = 0;
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> {
+              auto env = co_await Env::make(io, cfg);
+              co_await concurrently(150, [&](int) -> asio::awaitable<void> {
+                auto d = co_await env->limiter->check(p, key);
+                if (d && d->allowed && !d->fallback()) ++admitted;
+              });
+              co_await env->close();
+            },
+            [](std::exception_ptr) {});
+        io.run();
+      } catch (...) {
+        admitted = -1;
+      }
+      auto n = ::write(fds[k][1], &admitted, sizeof admitted);
+      ::_exit(n == sizeof admitted ? 0 : 1);
+    }
+    ::close(fds[k][1]);
+  }
+  int total = 0;
+  for (int k = 0; k < 2; ++k) {
+    int admitted = -1;
+    ASSERT_EQ(::read(fds[k][0], &admitted, sizeof admitted), static_cast<ssize_t>(sizeof admitted));
+    ::close(fds[k][0]);
+    int status = 0;
+    ::waitpid(pids[k], &status, 0);
+    EXPECT_GE(admitted, 0);
+    total += admitted;
+  }
+  EXPECT_EQ(total, 100);  // 300 attempts from two processes
+  EXPECT_EQ(cli(srv, "ZCARD", rkey(key, p)), "100");
+}
+
+TEST(RateLimitRedis, SkewedClientClocksShareOneBudgetOnServerTime) {
+  auto& srv = shared_server();
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    // The second process-like instance has a local clock one hour ahead.
+    auto skewed = std::make_shared<Fallback>(100'000, [] {
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch() + 1h)
+          .count();
+    });
+    auto a = co_await Env::make(io, srv.config());
+    auto b = co_await Env::make(io, srv.config(), nullptr, skewed);
+    auto p = policy("skew", 6, 60s);
+    auto key = Key::custom(unique_scope("skew"));
+    int admitted = 0;
+    std::int64_t now_a = 0, now_b = 0;
+    for (int i = 0; i < 10; ++i) {
+      auto& env = (i % 2) ? b : a;
+      auto d = co_await env->limiter->check(p, key);
+      CO_ASSERT_TRUE(d);
+      if (d->allowed) ++admitted;
+      ((i % 2) ? now_b : now_a) = d->results[0].now_ms;
+    }
+    EXPECT_EQ(admitted, 6);
+    // Both saw the server's clock, not their own.
+    EXPECT_LT(std::abs(now_a - now_b), 5'000);
+    auto server_time = cli(srv, "TIME");
+    auto server_s = std::stoll(server_time.substr(0, server_time.find('\n')));
+    EXPECT_LT(std::abs(now_b / 1000 - server_s), 60);
+    co_await a->close();
+    co_await b->close();
+  });
+}
+
+TEST(RateLimitRedis, KeysCarryTtlsAndChecksLeaveNothing) {
+  auto& srv = shared_server();
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await Env::make(io, srv.config());
+    struct Case {
+      Algorithm a;
+      std::int64_t max_ttl;
+    };
+    for (auto c : {Case{Algorithm::sliding_log, 30'000}, Case{Algorithm::sliding_counter, 60'000},
+                   Case{Algorithm::gcra, 30'000}}) {
+      auto p = policy("ttl", 5, 30s, c.a);
+      auto key = Key::custom(unique_scope("ttl"));
+      auto d = co_await env->limiter->check(p, key, Mode::check_only);
+      CO_ASSERT_TRUE(d);
+      EXPECT_TRUE(d->allowed);
+      EXPECT_EQ(d->results[0].remaining, 5);
+      EXPECT_EQ(cli(srv, "EXISTS", rkey(key, p)), "0") << to_string(c.a);
+      d = co_await env->limiter->check(p, key);
+      CO_ASSERT_TRUE(d);
+      auto ttl = std::stoll(cli(srv, "PTTL", rkey(key, p)));
+      EXPECT_GT(ttl, 0) << to_string(c.a);
+      EXPECT_LE(ttl, c.max_ttl) << to_string(c.a);
+    }
+    // A short window: the key is gone by itself shortly after.
+    auto p = policy("ttl-short", 5, 200ms);
+    auto key = Key::custom(unique_scope("ttl"));
+    CO_ASSERT_TRUE(co_await env->limiter->check(p, key));
+    EXPECT_EQ(cli(srv, "EXISTS", rkey(key, p)), "1");
+    co_await co_sleep(400ms);
+    EXPECT_EQ(cli(srv, "EXISTS", rkey(key, p)), "0");
+    co_await env->close();
+  });
+}
+
+TEST(RateLimitRedis, CompositionSameTagAndAcrossTagsConsumesNothingOnReject) {
+  auto& srv = shared_server();
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await Env::make(io, srv.config());
+    // Same hash tag: per-user limits and the tenant budget in one script.
+    auto user = policy("api", 10, 60s);
+    auto tenant = policy("api-tenant", 3, 60s);
+    auto t = TenantId::from(unique_scope("tenant"));
+    auto u1 = UserId::from("u1"), u2 = UserId::from("u2");
+    auto req = [&](const UserId& u) -> asio::awaitable<Decision> {
+      std::vector<Check> c = {{&user, Key::user(t, u)}, {&tenant, Key::tenant(t)}};
+      auto d = co_await env->limiter->check(std::move(c));
+      if (!d) throw std::runtime_error("check failed");
+      co_return *d;
+    };
+    EXPECT_TRUE((co_await req(u1)).allowed);
+    EXPECT_TRUE((co_await req(u1)).allowed);
+    EXPECT_TRUE((co_await req(u2)).allowed);
+    auto d = co_await req(u2);
+    EXPECT_FALSE(d.allowed);
+    EXPECT_TRUE(d.results[0].allowed);  // the user limit would have admitted
+    EXPECT_FALSE(d.results[0].consumed);
+    EXPECT_EQ(d.most_restrictive()->policy->name, "api-tenant");
+    EXPECT_EQ(cli(srv, "ZCARD", rkey(Key::user(t, u2), user)), "1");
+    EXPECT_EQ(cli(srv, "ZCARD", rkey(Key::tenant(t), tenant)), "3");
+
+    // Across tags (two scripts, pipelined): the admitting one is refunded.
+    for (auto algo : {Algorithm::sliding_log, Algorithm::sliding_counter, Algorithm::gcra}) {
+      auto wide = policy("wide", 5, 60s, algo);
+      auto narrow = policy("narrow", 1, 60s);
+      auto ip = *Key::ip("198.51.100." + std::to_string(static_cast<int>(algo) + 1));
+      auto em = Key::email(unique_scope("user") + "@example.com");
+      auto both = [&]() -> asio::awaitable<Decision> {
+        std::vector<Check> c = {{&wide, ip}, {&narrow, em}};
+        auto d = co_await env->limiter->check(std::move(c));
+        if (!d) throw std::runtime_error("check failed");
+        co_return *d;
+      };
+      EXPECT_TRUE((co_await both()).allowed);
+      for (int i = 0; i < 3; ++i) {
+        auto r = co_await both();
+        EXPECT_FALSE(r.allowed);
+        EXPECT_FALSE(r.results[0].consumed);
+      }
+      std::vector<Check> only = {{&wide, ip, Mode::check_only}};
+      auto w = co_await env->limiter->check(std::move(only));
+      CO_ASSERT_TRUE(w);
+      EXPECT_EQ(w->results[0].remaining, 4) << to_string(algo);  // only the first counted
+    }
+    co_await env->close();
+  });
+}
+
+TEST(RateLimitRedis, MiddlewareAuthCountsOnlyFailuresAndHeaders) {
+  auto& srv = shared_server();
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await Env::make(io, srv.config());
+    auto cfg = std::make_shared<MiddlewareConfig>(MiddlewareConfig::standard(
+        PolicySet::from_env([](std::string_view) { return std::nullopt; }),
+        TrustedProxies::parse("10.0.0.0/8")));
+    Middleware mw(*env->limiter, cfg);
+    auto email = unique_scope("who") + "@aurum.example";
+    RequestFacts f{
+        .peer = "10.0.0.9", .x_forwarded_for = "6.6.6.6, 203.0.113.50", .account = email};
+    EXPECT_EQ(mw.client_ip(f), "203.0.113.50");
+    // Successful logins: checked, never counted.
+    for (int i = 0; i < 8; ++i) {
+      auto o = co_await mw.apply(f, names("auth"));
+      EXPECT_TRUE(o.allowed());
+      EXPECT_EQ(o.status, 200);
+    }
+    EXPECT_EQ(cli(srv, "EXISTS",
+                  rkey(*Key::ip("203.0.113.50"), cfg->limiters.at("auth").rules[0].policy)),
+              "0");
+    // Five failures are allowed; the sixth attempt is refused before the login.
+    for (int i = 0; i < 5; ++i) {
+      auto before = co_await mw.apply(f, names("auth"));
+      EXPECT_TRUE(before.allowed()) << i;
+      auto fail = co_await mw.record_failure(f, "auth");
+      EXPECT_TRUE(fail.allowed()) << i;
+    }
+    auto o = co_await mw.apply(f, names("auth"));
+    EXPECT_EQ(o.verdict, Outcome::Verdict::reject);
+    EXPECT_EQ(o.status, 429);
+    EXPECT_TRUE(o.policy == "auth-ip" || o.policy == "auth-account") << o.policy;
+    EXPECT_GE(o.retry_after, 899);
+    EXPECT_LE(o.retry_after, 900);
+    auto find = [&](std::string_view n) {
+      for (const auto& h : o.headers)
+        if (h.name == n) return h.value;
+      return std::string("<none>");
+    };
+    EXPECT_EQ(find("Retry-After"), std::to_string(o.retry_after));
+    EXPECT_EQ(find("X-RateLimit-Limit"), "5");
+    EXPECT_EQ(find("X-RateLimit-Remaining"), "0");
+    EXPECT_EQ(find("X-RateLimit-Window"), "900000");
+    EXPECT_EQ(find("RateLimit-Policy"), "\"auth-ip\";q=5;w=900, \"auth-account\";q=5;w=900");
+    auto body = o.error_body("rid");
+    EXPECT_EQ(body.at("error").as_string(), "rate_limited");
+    EXPECT_EQ(body.at("retryAfter").as_int64(), o.retry_after);
+    // Another IP, same account: still blocked by auth-account.
+    RequestFacts g{.peer = "192.0.2.7", .account = email};
+    auto o2 = co_await mw.apply(g, names("auth"));
+    EXPECT_EQ(o2.status, 429);
+    EXPECT_EQ(o2.policy, "auth-account");
+
+    // api: the user when authenticated plus the tenant budget, in the headers.
+    RequestFacts a{.peer = "192.0.2.8",
+                   .user = UserId::from("clerk"),
+                   .tenant = TenantId::from(unique_scope("aurum"))};
+    auto api = co_await mw.apply(a, names("api", "invoice"));
+    EXPECT_TRUE(api.allowed());
+    std::string pol, rl;
+    for (const auto& h : api.headers) {
+      if (h.name == "RateLimit-Policy") pol = h.value;
+      if (h.name == "RateLimit") rl = h.value;
+    }
+    EXPECT_EQ(pol, "\"api\";q=100;w=900, \"api-tenant\";q=1000;w=900, \"invoice\";q=10;w=60");
+    EXPECT_EQ(rl, "\"api\";r=99;t=900, \"api-tenant\";r=999;t=900, \"invoice\";r=9;t=60");
+    EXPECT_EQ(api.headers[0].value, "10");  // invoice is the most restrictive
+    co_await env->close();
+  });
+}
+
+TEST(RateLimitRedis, FailOpenFailClosedAndRecovery) {
+  RedisServer own(jeweler::test::RedisServerOptions{.appendonly = false});
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await Env::make(io, own.config());
+    auto open = policy("open", 3, 60s);
+    auto closed = policy("closed", 3, 60s);
+    closed.fail_open = false;
+    auto key = Key::custom(unique_scope("outage"));
+    CO_ASSERT_TRUE(co_await env->limiter->check(open, key));
+    own.kill9();
+    // Fail open: the in-process fallback applies the same policy.
+    int admitted = 0;
+    for (int i = 0; i < 5; ++i) {
+      auto d = co_await env->limiter->check(open, key);
+      CO_ASSERT_TRUE(d);
+      EXPECT_TRUE(d->fallback());
+      if (d->allowed) ++admitted;
+    }
+    EXPECT_EQ(admitted, 3);
+    // Fail closed: an error that means "unavailable", never a decision.
+    for (int i = 0; i < 3; ++i) {
+      auto d = co_await env->limiter->check(closed, key);
+      CO_ASSERT_FALSE(d);
+      EXPECT_TRUE(jeweler::is_unavailable(d.error())) << d.error().message();
+    }
+    // Mixed: one closed policy makes the request fail closed.
+    std::vector<Check> mixed = {{&open, key}, {&closed, key}};
+    EXPECT_FALSE(co_await env->limiter->check(std::move(mixed)));
+    EXPECT_TRUE(env->stats->degraded());
+    EXPECT_EQ(env->stats->outages(), 1u);  // one outage, logged once
+    EXPECT_EQ(env->stats->for_policy("open").fallback, 5u);
+    EXPECT_EQ(env->stats->for_policy("closed").unavailable, 4u);
+
+    own.start();
+    bool ready = co_await env->client->wait_ready(10s);
+    CO_ASSERT_TRUE(ready);
+    auto d = co_await env->limiter->check(closed, key);
+    CO_ASSERT_TRUE(d);
+    EXPECT_TRUE(d->allowed);
+    EXPECT_FALSE(d->fallback());
+    EXPECT_FALSE(env->stats->degraded());
+    d = co_await env->limiter->check(open, key);
+    CO_ASSERT_TRUE(d);
+    EXPECT_FALSE(d->fallback());
+    EXPECT_NE(
+        env->stats->prometheus().find(
+            "jeweler_ratelimit_decisions_total{policy=\"closed\",decision=\"unavailable\"} 4"),
+        std::string::npos);
+    co_await env->close();
+  });
+}
+
+TEST(RateLimitRedis, NoscriptAfterScriptFlushIsHandled) {
+  auto& srv = shared_server();
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await Env::make(io, srv.config());
+    auto p = policy("flush", 5, 60s);
+    auto a = Key::custom(unique_scope("flush"));
+    auto b = Key::custom(unique_scope("flush"));
+    CO_ASSERT_TRUE(co_await env->limiter->check(p, a));
+    cli(srv, "SCRIPT", "FLUSH");
+    auto d = co_await env->limiter->check(p, a);
+    CO_ASSERT_TRUE(d);
+    EXPECT_EQ(d->results[0].remaining, 3);
+    cli(srv, "SCRIPT", "FLUSH");
+    std::vector<Check> two = {{&p, a}, {&p, b}};  // pipelined path
+    d = co_await env->limiter->check(std::move(two));
+    CO_ASSERT_TRUE(d);
+    EXPECT_EQ(d->results[0].remaining, 2);
+    EXPECT_EQ(d->results[1].remaining, 4);
+    co_await env->close();
+  });
+}
