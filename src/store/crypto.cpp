@@ -76,6 +76,13 @@ bool verify_password_dummy(std::string_view password) noexcept {
   return false;
 }
 
+namespace detail {
+const std::string& dummy_hash() {
+  init();
+  return *g_dummy_hash;
+}
+}  // namespace detail
+
 bool password_needs_rehash(std::string_view hash, const PasswordParams& params) noexcept {
   if (hash.empty() || hash.size() >= crypto_pwhash_STRBYTES) return true;
   char buf[crypto_pwhash_STRBYTES] = {};

@@ -39,6 +39,11 @@ bool verify_password(std::string_view password, std::string_view hash) noexcept;
 /// the email exists or not.
 bool verify_password_dummy(std::string_view password) noexcept;
 
+namespace detail {
+/// The hash verify_password_dummy checks against (for tests).
+const std::string& dummy_hash();
+}  // namespace detail
+
 /// True when `hash` was made with weaker parameters than `params` (rehash on login).
 bool password_needs_rehash(std::string_view hash, const PasswordParams& params = {}) noexcept;
 
