@@ -330,8 +330,10 @@ asio::awaitable<Result<void>> CacheService::set(const TenantId& t, std::string_v
     p.add(redis::Command::make("SET", k, value, "PX", ms.count()));
   else
     p.add(redis::Command::make("SET", k, value));
-  // A load in flight for this key must not overwrite the new value.
+  // A load in flight for this key must not overwrite the new value, and
+  // callers arriving from now on must not join it.
   p.add(redis::Command::make("UNLINK", lock_key(client_.key_prefix(), t, ns, key)));
+  flights_.erase(k);
   if (known_down()) co_return redis::make_error_code(redis::errc::unavailable);
   auto r = co_await client_.exec(std::move(p), kIdempotent);
   if (!r) {
@@ -351,6 +353,7 @@ asio::awaitable<Result<bool>> CacheService::del(const TenantId& t, std::string_v
                                                 std::string_view key) {
   if (!valid_namespace(ns) || !valid_key(key)) co_return bool_error(invalid());
   redis::Pipeline p;
+  flights_.erase(redis_key(t, ns, key));  // later callers must not join a load begun before
   p.add(redis::Command::make("UNLINK", redis_key(t, ns, key)));
   p.add(redis::Command::make("UNLINK", lock_key(client_.key_prefix(), t, ns, key)));
   if (known_down()) co_return bool_error(redis::make_error_code(redis::errc::unavailable));
@@ -432,6 +435,7 @@ asio::awaitable<Result<void>> CacheService::mset(
     else
       p.add(redis::Command::make("SET", k, value));
     unlink.arg(lock_key(client_.key_prefix(), t, ns, key));
+    flights_.erase(k);
   }
   p.add(std::move(unlink));
   auto r = co_await client_.exec(std::move(p), kIdempotent);
@@ -572,7 +576,8 @@ asio::awaitable<Result<Fetched<std::string>>> CacheService::get_or_set(const Ten
       out = internal();
     }
   }
-  flights_.erase(k);
+  // A write may have detached this flight (and a newer one may be running).
+  if (auto it = flights_.find(k); it != flights_.end() && it->second == f) flights_.erase(it);
   f->result = out;
   f->done.cancel();
   co_return out;
@@ -785,7 +790,10 @@ asio::awaitable<Result<std::int64_t>> CacheService::counter(const TenantId& t, s
 asio::awaitable<Result<std::uint64_t>> CacheService::scan_unlink(const TenantId& t,
                                                                  std::string match) {
   const auto& prefix = client_.key_prefix();
-  // Loads in flight must not store what they read before this invalidation.
+  // Loads in flight must not store what they read before this invalidation,
+  // and later callers must not join them.
+  const std::string tenant_prefix = tenant_part(prefix, "cache", t);
+  std::erase_if(flights_, [&](const auto& kv) { return kv.first.starts_with(tenant_prefix); });
   {
     auto ek = epoch_key(prefix, t);
     redis::Pipeline p;
@@ -799,7 +807,7 @@ asio::awaitable<Result<std::uint64_t>> CacheService::scan_unlink(const TenantId&
     if (r->empty() || (*r)[0].is_error())
       co_return bad_reply("INCR", r->empty() ? redis::Reply{} : (*r)[0]);
   }
-  const std::size_t skip = tenant_part(prefix, "cache", t).size();
+  const std::size_t skip = tenant_prefix.size();
   const auto count_hint = static_cast<std::int64_t>(std::max<std::size_t>(options_->scan_count, 1));
   std::string cursor = "0";
   std::uint64_t removed = 0;

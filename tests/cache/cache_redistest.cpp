@@ -437,6 +437,23 @@ TEST_F(Cache, InvalidationDuringALoadPreventsStoringTheStaleValue) {
       }
     });
     EXPECT_EQ((co_await c.get(kA, "customer", "3")).value(), "new");
+    // a caller arriving after a write does not join the load begun before it
+    co_await concurrently(2, [&](int i) -> asio::awaitable<void> {
+      if (i == 0) {
+        auto r = co_await c.get_or_set(kA, "customer", "5", value_loader("old", &runs, 200ms));
+        EXPECT_TRUE(r);
+      } else {
+        co_await co_sleep(50ms);
+        EXPECT_TRUE(co_await c.del(kA, "customer", "5"));
+        auto r = co_await c.get_or_set(kA, "customer", "5", value_loader("new", &runs, 10ms));
+        EXPECT_TRUE(r);
+        if (r) {
+          EXPECT_EQ(r->value, "new");
+          EXPECT_EQ(r->source, Source::loaded);
+        }
+      }
+    });
+    EXPECT_EQ((co_await c.get(kA, "customer", "5")).value(), "new");
     // without interference the value is stored
     EXPECT_TRUE(co_await c.get_or_set(kA, "customer", "4", value_loader("v", &runs)));
     EXPECT_TRUE((co_await c.exists(kA, "customer", "4")).value());
