@@ -15,6 +15,21 @@ double cents_to_units(std::int64_t cents) noexcept {
   return static_cast<double>(cents) / 100.0;
 }
 
+namespace {
+// Boost.JSON 1.81 writes every double in exponent form (100.0 -> 1E2,
+// 1299.99 -> 1.29999E3): valid JSON, but integral amounts read better as
+// integers, so those are emitted as int64.
+json::value number(double d) {
+  if (std::isfinite(d) && std::trunc(d) == d && std::fabs(d) < 9.0e15)
+    return static_cast<std::int64_t>(d);
+  return d;
+}
+json::value money(std::int64_t cents) {
+  if (cents % 100 == 0) return cents / 100;
+  return cents_to_units(cents);
+}
+}  // namespace
+
 json::value to_json(const Customer& c) {
   return json::object{{"id", c.id},
                       {"name", c.name},
@@ -30,8 +45,8 @@ json::value to_json(const Product& p) {
                       {"sku", p.sku},
                       {"name", p.name},
                       {"karat", p.karat},
-                      {"weightGrams", p.weight_grams},
-                      {"price", cents_to_units(p.price_cents)},
+                      {"weightGrams", number(p.weight_grams)},
+                      {"price", money(p.price_cents)},
                       {"stock", p.stock},
                       {"lowStockThreshold", p.low_stock_threshold},
                       {"updatedAt", p.updated_at}};
@@ -43,11 +58,11 @@ json::value to_json(const Invoice& i) {
   for (const auto& it : i.items)
     items.push_back(json::object{{"productId", it.product_id},
                                  {"quantity", it.quantity},
-                                 {"unitPrice", cents_to_units(it.unit_price_cents)}});
+                                 {"unitPrice", money(it.unit_price_cents)}});
   json::object o{{"id", i.id},
                  {"customerId", i.customer_id},
                  {"items", std::move(items)},
-                 {"total", cents_to_units(i.total_cents)},
+                 {"total", money(i.total_cents)},
                  {"status", to_string(i.status)},
                  {"dueDate", nullptr},
                  {"createdAt", i.created_at}};
@@ -57,7 +72,7 @@ json::value to_json(const Invoice& i) {
 
 json::value to_json(const GoldPrice& g) {
   json::object per;
-  for (int k : GoldPrice::karats) per[std::to_string(k) + "k"] = g.price_per_gram(k);
+  for (int k : GoldPrice::karats) per[std::to_string(k) + "k"] = number(g.price_per_gram(k));
   return json::object{
       {"currency", g.currency}, {"pricePerGram", std::move(per)}, {"updatedAt", g.updated_at}};
 }
@@ -69,10 +84,10 @@ json::value to_json(const Upload& u) {
 }
 
 json::value to_json(const Kpi& k) {
-  return json::object{{"todaySales", cents_to_units(k.today_sales_cents)},
-                      {"todayProfit", cents_to_units(k.today_profit_cents)},
+  return json::object{{"todaySales", money(k.today_sales_cents)},
+                      {"todayProfit", money(k.today_profit_cents)},
                       {"newCustomers", k.new_customers},
-                      {"goldSoldMTD", k.gold_sold_mtd_grams},
+                      {"goldSoldMTD", number(k.gold_sold_mtd_grams)},
                       {"overdueInvoices", k.overdue_invoices},
                       {"dueCheques", k.due_cheques},
                       {"lowInventoryItems", k.low_inventory_items},

@@ -12,37 +12,43 @@ TEST(Json, EntitiesUseTheApiFieldNames) {
   Product p{"prd_1", "AUR-R22-0001", "Ring", 22, 4.5, 123456, 100000, 3, 2, 1700000000000};
   auto v = to_json(p).as_object();
   EXPECT_EQ(v.size(), 9u);
-  EXPECT_EQ(v.at("price").as_double(), 1234.56);
+  EXPECT_EQ(v.at("price").to_number<double>(), 1234.56);
   EXPECT_EQ(v.at("lowStockThreshold").as_int64(), 2);
   EXPECT_FALSE(v.contains("cost"));
   EXPECT_FALSE(v.contains("cost_cents"));
 
   Invoice inv{"inv_1", "cus_1", {{"prd_1", 2, 1050}}, 2100, InvoiceStatus::due, 99, 5};
   auto iv = to_json(inv).as_object();
-  EXPECT_EQ(iv.at("total").as_double(), 21.0);
+  EXPECT_EQ(iv.at("total").to_number<double>(), 21.0);
   EXPECT_EQ(iv.at("status").as_string(), "due");
   EXPECT_EQ(iv.at("dueDate").as_int64(), 99);
-  EXPECT_EQ(iv.at("items").as_array()[0].as_object().at("unitPrice").as_double(), 10.5);
+  EXPECT_EQ(iv.at("items").as_array()[0].as_object().at("unitPrice").to_number<double>(), 10.5);
   inv.due_date.reset();
   EXPECT_TRUE(to_json(inv).as_object().at("dueDate").is_null());
 
   GoldPrice g{"USD", 60.0, 1};
   auto gv = to_json(g).as_object();
   auto per = gv.at("pricePerGram").as_object();
-  EXPECT_EQ(per.at("24k").as_double(), 60.0);
-  EXPECT_EQ(per.at("22k").as_double(), 55.0);
-  EXPECT_EQ(per.at("21k").as_double(), 52.5);
-  EXPECT_EQ(per.at("18k").as_double(), 45.0);
-  EXPECT_EQ(per.at("14k").as_double(), 35.0);
-  EXPECT_EQ(per.at("10k").as_double(), 25.0);
+  EXPECT_EQ(per.at("24k").to_number<double>(), 60.0);
+  EXPECT_EQ(per.at("22k").to_number<double>(), 55.0);
+  EXPECT_EQ(per.at("21k").to_number<double>(), 52.5);
+  EXPECT_EQ(per.at("18k").to_number<double>(), 45.0);
+  EXPECT_EQ(per.at("14k").to_number<double>(), 35.0);
+  EXPECT_EQ(per.at("10k").to_number<double>(), 25.0);
 
   Kpi k{150000, 30000, 5, 250.5, 3, 2, 8, 42};
   auto kv = to_json(k).as_object();
   for (const char* f : {"todaySales", "todayProfit", "newCustomers", "goldSoldMTD",
                         "overdueInvoices", "dueCheques", "lowInventoryItems", "lastUpdated"})
     EXPECT_TRUE(kv.contains(f)) << f;
-  EXPECT_EQ(kv.at("todaySales").as_double(), 1500.0);
+  EXPECT_EQ(kv.at("todaySales").to_number<double>(), 1500.0);
   EXPECT_EQ(kv.size(), 8u);
+  // Integral amounts are written as integers, others as numbers with decimals.
+  EXPECT_TRUE(kv.at("todaySales").is_int64());
+  EXPECT_EQ(json::serialize(to_json(Kpi{150001, 0, 0, 0, 0, 0, 0, 0}).at("todaySales")),
+            json::serialize(json::value(1500.01)));
+  EXPECT_EQ(json::serialize(per.at("21k")), json::serialize(json::value(52.5)));
+  EXPECT_EQ(json::serialize(per.at("22k")), "55");
 }
 
 TEST(Json, CustomerPatchIsStrict) {
