@@ -9,7 +9,8 @@
 //   ratelimit::Middleware mw(limiter, cfg);                     // per thread
 //   ratelimit::RequestFacts f{.peer = "10.0.0.7", .x_forwarded_for = xff, .user = uid,
 //                             .tenant = tid};
-//   auto o = co_await mw.apply(f, {"api", "invoice"});         // POST /api/invoices
+//   std::vector<std::string> names = {"api", "invoice"};       // POST /api/invoices
+//   auto o = co_await mw.apply(f, std::move(names));  // (g++ 12: no braced list in co_await)
 //   // login: apply(f_with_email, {"api", "auth"}) checks auth without counting;
 //   // after a failed login: co_await mw.record_failure(f_with_email, "auth");
 #pragma once
