@@ -341,7 +341,7 @@ TEST_F(Cache, GetOrSetAcrossInstancesWaitsForTheLockHolder) {
     co_await concurrently(20, [&](int i) -> asio::awaitable<void> {
       auto& svc = (i % 2) ? *a->cache : *b->cache;
       if (i >= 2) co_await co_sleep(20ms);  // let the two leaders race first
-      auto r = co_await svc.get_or_set(kA, "customer", "7", value_loader("c7", &runs, 200ms));
+      auto r = co_await svc.get_or_set(kA, "customer", "7", value_loader("c7", &runs, 400ms));
       if (r) {
         got.push_back(r->source);
         values.push_back(r->value);
@@ -364,7 +364,7 @@ TEST_F(Cache, LoaderFailureCachesNothingAndReachesEveryWaiter) {
     int runs = 0;
     Loader failing = [&]() -> asio::awaitable<Result<std::string>> {
       ++runs;
-      co_await co_sleep(150ms);
+      co_await co_sleep(300ms);
       co_return make_error_code(errc::not_found);
     };
     int errors = 0;
