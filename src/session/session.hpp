@@ -1,0 +1,120 @@
+// Secure multi-device sessions on Redis (API.md section 2; the seed's
+// src/services/session.ts). docs/session.md has the key schema, the Lua
+// scripts' contracts and the mapping of the seed's methods to these calls.
+//
+// One SessionService per io_context thread, built on that thread's
+// redis::Client; Options and Stats are shared by all of them:
+//
+//   auto opts = std::make_shared<const session::Options>(session::Options::from_env());
+//   auto stats = std::make_shared<session::Stats>();
+//   session::SessionService sessions(client, opts, stats);   // per thread
+//
+//   auto created = co_await sessions.create({.tenant_id = t, .user_id = u, .email = e,
+//                                            .role = "admin", .device = {ua, ip, dev}});
+//   if (!created) ...                       // is_unavailable(ec) -> 503; invalid_argument -> 422
+//   reply(created->token, to_json(created->session));
+//
+//   auto found = co_await sessions.get(token, session::DeviceSeen{ua, ip});
+//   if (!found) ...                         // Redis trouble: 503, NEVER "logged out"
+//   else if (!*found) ...                   // no session: 401
+//   else if ((*found)->user_agent_changed) ...   // destroy + 401
+//
+// Errors: a Result error is never "no session". It is either a Redis failure
+// (jeweler::is_unavailable(ec) is true: map to 503), errc::invalid_argument
+// for unusable input, or errc::internal for an unexpected reply (logged).
+// Unknown, expired, destroyed, malformed and corrupt (logged, counted)
+// sessions are all "none" (std::nullopt / false).
+#pragma once
+
+#include <jeweler/core/errc.hpp>
+#include <jeweler/core/ids.hpp>
+#include <jeweler/redis/client.hpp>
+#include <jeweler/session/detail/keys.hpp>
+#include <jeweler/session/options.hpp>
+#include <jeweler/session/stats.hpp>
+#include <jeweler/session/types.hpp>
+
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace jeweler::session {
+
+namespace asio = boost::asio;
+
+class SessionService {
+ public:
+  /// Throws redis::ConfigError when the options or the key prefix are unusable.
+  SessionService(redis::Client& client, std::shared_ptr<const Options> options,
+                 std::shared_ptr<Stats> stats);
+
+  /// Login: a new session with a new token. Beyond Options::max_per_user the
+  /// least recently active sessions of the user are evicted (ids returned).
+  asio::awaitable<Result<IssuedSession>> create(NewSession in);
+
+  /// The session of `token`, refreshing its idle TTL (never past the absolute
+  /// lifetime) and writing lastActivity at most once per activity_interval.
+  /// With `seen`, compares the request's user agent and IP with the session's
+  /// (an IP change is recorded and counted; a user-agent change only reported).
+  asio::awaitable<Result<std::optional<Lookup>>> get(std::string token,
+                                                     std::optional<DeviceSeen> seen = {});
+
+  /// Partial update, atomic (concurrent updates of other fields are kept).
+  /// Does not refresh the TTL. std::nullopt when there is no session.
+  asio::awaitable<Result<std::optional<Session>>> update(std::string token, SessionPatch patch);
+
+  /// Renews the idle TTL (never past loginTime + max lifetime) and writes
+  /// lastActivity. std::nullopt when there is no session.
+  asio::awaitable<Result<std::optional<Session>>> extend(std::string token);
+
+  /// A new token for the same session (same id, loginTime, TTL), with `patch`
+  /// applied in the same step (e.g. two_factor_verified = true). The old token
+  /// stops working at once. std::nullopt when there is no session.
+  asio::awaitable<Result<std::optional<IssuedSession>>> rotate(std::string token,
+                                                               SessionPatch patch = {});
+
+  /// Logout. False when there was no session.
+  asio::awaitable<Result<bool>> destroy(std::string token);
+
+  /// Ends one of the user's own sessions by public id. False when `id` is not
+  /// a live session of that user (-> 404).
+  asio::awaitable<Result<bool>> destroy_by_id(TenantId tenant, UserId user, std::string id);
+
+  /// Force logout from all devices, except the session with public id
+  /// `keep_id` when given. Returns how many live sessions were destroyed.
+  asio::awaitable<Result<std::size_t>> destroy_all(TenantId tenant, UserId user,
+                                                   std::optional<std::string> keep_id = {});
+
+  /// The user's live sessions, newest login first. Expired index entries are
+  /// removed on the way.
+  asio::awaitable<Result<std::vector<Session>>> list(TenantId tenant, UserId user);
+
+  /// Live sessions and users with sessions in a tenant. Approximate: see
+  /// docs/session.md (maintained beside the sessions, not atomically).
+  asio::awaitable<Result<TenantStats>> tenant_stats(TenantId tenant);
+
+  /// Live sessions of all tenants (jeweler_sessions_active); also stored in
+  /// Stats::last_active(). Approximate like tenant_stats.
+  asio::awaitable<Result<std::uint64_t>> active_sessions();
+
+  const Options& options() const noexcept { return *options_; }
+  const std::shared_ptr<Stats>& stats() const noexcept { return stats_; }
+  const detail::Keys& keys() const noexcept { return keys_; }
+
+ private:
+  asio::awaitable<Result<std::optional<Lookup>>> lookup(std::string token,
+                                                        std::optional<DeviceSeen> seen,
+                                                        bool extend);
+  asio::awaitable<void> update_index_stats(redis::Pipeline p);
+
+  redis::Client& client_;
+  std::shared_ptr<const Options> options_;
+  std::shared_ptr<Stats> stats_;
+  detail::Keys keys_;
+};
+
+}  // namespace jeweler::session

@@ -1,0 +1,944 @@
+// The session service against a real redis-server (tests/support harness):
+// every operation of issue 3, expiry, rotation, concurrency, eviction, token
+// secrecy in Redis, corrupt data and Redis failures.
+#include <jeweler/core/errc.hpp>
+#include <jeweler/redis/client.hpp>
+#include <jeweler/session/session.hpp>
+#include <jeweler/session/token.hpp>
+
+#include "co_test.hpp"
+#include "redis_server.hpp"
+
+#include <gtest/gtest.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+using namespace jeweler;
+using namespace jeweler::session;
+using namespace std::chrono_literals;
+using jeweler::test::co_sleep;
+using jeweler::test::RedisServer;
+using jeweler::test::run_co;
+namespace asio = boost::asio;
+
+namespace {
+
+RedisServer* g_srv = nullptr;
+
+class SessionRedis : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    g_srv = new RedisServer(test::RedisServerOptions{.appendonly = false});
+  }
+  static void TearDownTestSuite() {
+    delete g_srv;
+    g_srv = nullptr;
+  }
+  void SetUp() override { g_srv->flushall(); }
+};
+
+TenantId T(std::string_view s) {
+  return TenantId::from(s);
+}
+UserId U(std::string_view s) {
+  return UserId::from(s);
+}
+
+NewSession login(std::string_view tenant, std::string_view user,
+                 std::string ua = "Mozilla/5.0 test", std::string ip = "10.0.0.1") {
+  return NewSession{T(tenant),
+                    U(user),
+                    std::string(user) + "@example.com",
+                    "staff",
+                    DeviceInfo{std::move(ua), std::move(ip), "device-1"},
+                    false};
+}
+
+std::shared_ptr<const Options> opts(std::function<void(Options&)> f = {}) {
+  Options o;
+  if (f) f(o);
+  return std::make_shared<const Options>(o);
+}
+
+// A connected client + service for one test body.
+struct Env {
+  std::unique_ptr<redis::Client> client;
+  std::unique_ptr<SessionService> svc;
+};
+
+asio::awaitable<Env> make_env(asio::io_context& io, std::shared_ptr<const Options> o,
+                              std::shared_ptr<Stats> stats = nullptr, RedisServer* srv = nullptr) {
+  Env e;
+  e.client = redis::make_client(io.get_executor(), (srv ? srv : g_srv)->config());
+  co_await e.client->wait_ready(5s);
+  e.svc = std::make_unique<SessionService>(*e.client, std::move(o),
+                                           stats ? std::move(stats) : std::make_shared<Stats>());
+  co_return e;
+}
+
+std::string session_key(const SessionService& svc, const std::string& token) {
+  return svc.keys().session(*parse_token(token));
+}
+
+// Every key under the prefix, with a rendering of its whole value.
+asio::awaitable<std::map<std::string, std::string>> dump_all(redis::Client& c) {
+  std::map<std::string, std::string> out;
+  std::string cursor = "0";
+  do {
+    auto r = co_await c.exec(redis::Command::make("SCAN", cursor, "COUNT", "1000"));
+    if (!r || !r->is_array() || r->elements.size() != 2) co_return out;
+    cursor = r->elements[0].str;
+    for (const auto& k : r->elements[1].elements) {
+      auto ty = co_await c.exec(redis::Command::make("TYPE", k.str));
+      std::string v;
+      redis::Command cmd;
+      if (ty && ty->str == "hash")
+        cmd = redis::Command::make("HGETALL", k.str);
+      else if (ty && ty->str == "zset")
+        cmd = redis::Command::make("ZRANGE", k.str, "0", "-1", "WITHSCORES");
+      else if (ty && ty->str == "string")
+        cmd = redis::Command::make("GET", k.str);
+      else if (ty && ty->str == "set")
+        cmd = redis::Command::make("SMEMBERS", k.str);
+      else if (ty && ty->str == "list")
+        cmd = redis::Command::make("LRANGE", k.str, "0", "-1");
+      if (!cmd.empty()) {
+        auto val = co_await c.exec(cmd);
+        if (val) {
+          if (val->is_string()) v = val->str;
+          for (const auto& e : val->elements) v += e.str + "\n";
+        }
+      }
+      out[k.str] = v;
+    }
+  } while (cursor != "0");
+  co_return out;
+}
+
+}  // namespace
+
+TEST_F(SessionRedis, CreateThenGetReturnsTheSession) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts());
+    auto created = co_await env.svc->create(login("aurum", "alice"));
+    CO_ASSERT_TRUE(created);
+    const auto& s = created->session;
+    EXPECT_EQ(created->token.size(), 43u);
+    EXPECT_TRUE(parse_token(created->token));
+    EXPECT_EQ(s.id.size(), 22u);
+    EXPECT_NE(s.id, created->token);
+    EXPECT_EQ(s.login_time, s.last_activity);
+    EXPECT_EQ(s.expires_at, s.login_time + std::chrono::milliseconds(24h).count());
+    EXPECT_EQ(s.absolute_expiry, s.login_time + std::chrono::milliseconds(24h * 7).count());
+    // Times are Unix epoch milliseconds (the Redis clock: same machine here).
+    auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+    EXPECT_LT(std::abs(wall - s.login_time), 60000);
+
+    auto got = co_await env.svc->get(created->token);
+    CO_ASSERT_TRUE(got);
+    CO_ASSERT_TRUE(got->has_value());
+    const auto& g = (*got)->session;
+    EXPECT_EQ(g.id, s.id);
+    EXPECT_EQ(g.tenant_id.str(), "aurum");
+    EXPECT_EQ(g.user_id.str(), "alice");
+    EXPECT_EQ(g.email, "alice@example.com");
+    EXPECT_EQ(g.role, "staff");
+    EXPECT_EQ(g.device, (DeviceInfo{"Mozilla/5.0 test", "10.0.0.1", "device-1"}));
+    EXPECT_EQ(g.login_time, s.login_time);
+    EXPECT_FALSE(g.two_factor_verified);
+    EXPECT_GE(g.expires_at, s.expires_at);
+    EXPECT_EQ(env.svc->stats()->snapshot().created, 1u);
+    EXPECT_EQ(env.svc->stats()->snapshot().hits, 1u);
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, UnknownMalformedAndDestroyedTokensAreNoSession) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts());
+    for (std::string tok : {generate_token(7).token, std::string("abc"), std::string(44, 'A'),
+                            std::string(43, '*'), std::string()}) {
+      auto r = co_await env.svc->get(tok);
+      CO_ASSERT_TRUE(r);
+      EXPECT_FALSE(r->has_value());
+      auto u = co_await env.svc->update(tok, SessionPatch{.two_factor_verified = true});
+      CO_ASSERT_TRUE(u);
+      EXPECT_FALSE(u->has_value());
+      auto e = co_await env.svc->extend(tok);
+      CO_ASSERT_TRUE(e);
+      EXPECT_FALSE(e->has_value());
+      auto rot = co_await env.svc->rotate(tok);
+      CO_ASSERT_TRUE(rot);
+      EXPECT_FALSE(rot->has_value());
+      auto d = co_await env.svc->destroy(tok);
+      CO_ASSERT_TRUE(d);
+      EXPECT_FALSE(*d);
+    }
+    // update on an unknown token must not create a partial hash.
+    EXPECT_EQ(g_srv->cli({"DBSIZE"}), "0");
+    auto created = co_await env.svc->create(login("aurum", "bob"));
+    CO_ASSERT_TRUE(created);
+    auto d = co_await env.svc->destroy(created->token);
+    CO_ASSERT_TRUE(d);
+    EXPECT_TRUE(*d);
+    auto again = co_await env.svc->destroy(created->token);
+    CO_ASSERT_TRUE(again);
+    EXPECT_FALSE(*again);
+    auto r = co_await env.svc->get(created->token);
+    CO_ASSERT_TRUE(r);
+    EXPECT_FALSE(r->has_value());
+    auto l = co_await env.svc->list(T("aurum"), U("bob"));
+    CO_ASSERT_TRUE(l);
+    EXPECT_TRUE(l->empty());
+    EXPECT_EQ(g_srv->cli({"EXISTS", env.svc->keys().index(T("aurum"), U("bob"))}), "0");
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, LastActivityWrittenAtMostOncePerInterval) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts([](Options& o) { o.activity_interval = 400ms; }));
+    auto c = co_await env.svc->create(login("aurum", "alice"));
+    CO_ASSERT_TRUE(c);
+    auto key = session_key(*env.svc, c->token);
+    auto la0 = g_srv->cli({"HGET", key, "la"});
+    co_await co_sleep(20ms);
+    for (int i = 0; i < 5; ++i) {
+      auto g = co_await env.svc->get(c->token);
+      CO_ASSERT_TRUE(g && g->has_value());
+      EXPECT_EQ((*g)->session.last_activity, c->session.login_time);
+    }
+    EXPECT_EQ(g_srv->cli({"HGET", key, "la"}), la0);  // no write within the interval
+    co_await co_sleep(500ms);
+    auto g = co_await env.svc->get(c->token);
+    CO_ASSERT_TRUE(g && g->has_value());
+    EXPECT_GT((*g)->session.last_activity, c->session.login_time);
+    EXPECT_EQ(g_srv->cli({"HGET", key, "la"}), std::to_string((*g)->session.last_activity));
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, IdleExpiryWithShortTtlAndRefreshOnUse) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts([](Options& o) {
+                                   o.idle_ttl = 1500ms;
+                                   o.activity_interval = 0ms;
+                                 }));
+    auto c = co_await env.svc->create(login("aurum", "alice"));
+    CO_ASSERT_TRUE(c);
+    auto key = session_key(*env.svc, c->token);
+    auto pttl = std::stoll(g_srv->cli({"PTTL", key}));
+    EXPECT_GT(pttl, 0);
+    EXPECT_LE(pttl, 1500);
+    // Used every 900 ms for 2.7 s: stays alive past the idle TTL.
+    for (int i = 0; i < 3; ++i) {
+      co_await co_sleep(900ms);
+      auto g = co_await env.svc->get(c->token);
+      CO_ASSERT_TRUE(g);
+      CO_ASSERT_TRUE(g->has_value());
+      EXPECT_GT(std::stoll(g_srv->cli({"PTTL", key})), 1000);  // refreshed
+    }
+    // Unused for longer than the idle TTL: gone.
+    co_await co_sleep(2000ms);
+    auto g = co_await env.svc->get(c->token);
+    CO_ASSERT_TRUE(g);
+    EXPECT_FALSE(g->has_value());
+    // The index entry is cleaned on the next listing; the expiry is counted.
+    auto l = co_await env.svc->list(T("aurum"), U("alice"));
+    CO_ASSERT_TRUE(l);
+    EXPECT_TRUE(l->empty());
+    EXPECT_EQ(env.svc->stats()->snapshot().expired, 1u);
+    EXPECT_EQ(g_srv->cli({"EXISTS", env.svc->keys().index(T("aurum"), U("alice"))}), "0");
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, AbsoluteLifetimeNotExceededByRepeatedExtension) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts([](Options& o) {
+                                   o.idle_ttl = 1000ms;
+                                   o.max_lifetime = 2500ms;
+                                 }));
+    auto c = co_await env.svc->create(login("aurum", "alice"));
+    CO_ASSERT_TRUE(c);
+    const auto deadline = c->session.login_time + 2500;
+    EXPECT_EQ(c->session.absolute_expiry, deadline);
+    auto key = session_key(*env.svc, c->token);
+    int alive = 0;
+    bool ended = false;
+    for (int i = 0; i < 40 && !ended; ++i) {
+      auto e = co_await env.svc->extend(c->token);
+      CO_ASSERT_TRUE(e);
+      if (!e->has_value()) {
+        ended = true;
+        break;
+      }
+      ++alive;
+      EXPECT_LE((*e)->expires_at, deadline);
+      auto pttl = std::stoll(g_srv->cli({"PTTL", key}));
+      EXPECT_LE((*e)->last_activity + pttl, deadline + 5);
+      auto g = co_await env.svc->get(c->token);
+      CO_ASSERT_TRUE(g);
+      if (g->has_value()) {
+        EXPECT_LE((*g)->session.expires_at, deadline);
+      }
+      co_await co_sleep(200ms);
+    }
+    EXPECT_TRUE(ended);
+    EXPECT_GT(alive, 3);
+    auto wall = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+    EXPECT_GE(wall, deadline - 50);  // it ended at the deadline, not before
+    auto g = co_await env.svc->get(c->token);
+    CO_ASSERT_TRUE(g);
+    EXPECT_FALSE(g->has_value());
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, RotationKillsTheOldTokenAtOnce) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts());
+    auto in = login("aurum", "alice");
+    auto c = co_await env.svc->create(in);
+    CO_ASSERT_TRUE(c);
+    auto r = co_await env.svc->rotate(c->token, SessionPatch{.two_factor_verified = true});
+    CO_ASSERT_TRUE(r);
+    CO_ASSERT_TRUE(r->has_value());
+    const auto& rot = **r;
+    EXPECT_NE(rot.token, c->token);
+    EXPECT_EQ(rot.token.size(), 43u);
+    EXPECT_EQ(rot.session.id, c->session.id);
+    EXPECT_EQ(rot.session.login_time, c->session.login_time);
+    EXPECT_TRUE(rot.session.two_factor_verified);
+    auto old = co_await env.svc->get(c->token);
+    CO_ASSERT_TRUE(old);
+    EXPECT_FALSE(old->has_value());
+    auto old_update = co_await env.svc->update(c->token, SessionPatch{.role = "admin"});
+    CO_ASSERT_TRUE(old_update);
+    EXPECT_FALSE(old_update->has_value());
+    auto now = co_await env.svc->get(rot.token);
+    CO_ASSERT_TRUE(now && now->has_value());
+    EXPECT_TRUE((*now)->session.two_factor_verified);
+    EXPECT_EQ((*now)->session.role, "staff");
+    // The user's index follows: list, destroy by id, destroy_all all work.
+    auto l = co_await env.svc->list(T("aurum"), U("alice"));
+    CO_ASSERT_TRUE(l);
+    CO_ASSERT_EQ(l->size(), 1u);
+    EXPECT_EQ((*l)[0].id, c->session.id);
+    auto second = co_await env.svc->rotate(rot.token);
+    CO_ASSERT_TRUE(second && second->has_value());
+    auto d = co_await env.svc->destroy_by_id(T("aurum"), U("alice"), c->session.id);
+    CO_ASSERT_TRUE(d);
+    EXPECT_TRUE(*d);
+    auto gone = co_await env.svc->get((*second)->token);
+    CO_ASSERT_TRUE(gone);
+    EXPECT_FALSE(gone->has_value());
+    EXPECT_EQ(env.svc->stats()->snapshot().rotated, 2u);
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, UpdateIsPartial) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts());
+    auto c = co_await env.svc->create(login("aurum", "alice"));
+    CO_ASSERT_TRUE(c);
+    auto u = co_await env.svc->update(c->token, SessionPatch{.role = "admin"});
+    CO_ASSERT_TRUE(u && u->has_value());
+    EXPECT_EQ((*u)->role, "admin");
+    EXPECT_EQ((*u)->email, "alice@example.com");
+    EXPECT_EQ((*u)->device, c->session.device);
+    auto bad = co_await env.svc->update(c->token, SessionPatch{.email = std::string(300, 'x')});
+    CO_ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error(), make_error_code(errc::invalid_argument));
+    auto noop = co_await env.svc->update(c->token, SessionPatch{});
+    CO_ASSERT_TRUE(noop && noop->has_value());
+    EXPECT_EQ((*noop)->role, "admin");
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, TwoHundredConcurrentUpdatesLoseNoField) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts());
+    auto c = co_await env.svc->create(login("aurum", "alice"));
+    CO_ASSERT_TRUE(c);
+    constexpr int n = 200;
+    // Each update sets one field group to a unique value; replies come back in
+    // execution order on one connection, so the last completion per field
+    // must be what Redis holds at the end.
+    std::map<std::string, std::string> last;  // field -> value of the last completed update
+    int done = 0, failures = 0, seq = 0;
+    for (int i = 0; i < n; ++i) {
+      asio::co_spawn(
+          io,
+          [&, i]() -> asio::awaitable<void> {
+            SessionPatch p;
+            std::string field, value = std::to_string(i);
+            switch (i % 4) {
+              case 0:
+                p.email = "e" + value + "@x.y";
+                field = "email";
+                value = *p.email;
+                break;
+              case 1:
+                p.role = "r" + value;
+                field = "role";
+                value = *p.role;
+                break;
+              case 2:
+                p.device =
+                    DeviceInfo{"UA " + value, "10.1.0." + std::to_string(i % 250), "d" + value};
+                field = "device";
+                value = p.device->user_agent + "|" + p.device->ip + "|" + p.device->device_id;
+                break;
+              default:
+                p.two_factor_verified = (i / 4) % 2 == 0;
+                field = "tf";
+                value = *p.two_factor_verified ? "1" : "0";
+            }
+            auto r = co_await env.svc->update(c->token, std::move(p));
+            ++seq;
+            if (!r || !r->has_value()) {
+              ++failures;
+            } else {
+              last[field] = value;
+              // Its own change is visible in its own reply (atomic read-back).
+              const auto& s = **r;
+              if (field == "email" && s.email != value) ++failures;
+              if (field == "role" && s.role != value) ++failures;
+            }
+            ++done;
+          },
+          asio::detached);
+    }
+    while (done < n) co_await co_sleep(5ms);
+    EXPECT_EQ(failures, 0);
+    auto g = co_await env.svc->get(c->token);
+    CO_ASSERT_TRUE(g && g->has_value());
+    const auto& s = (*g)->session;
+    EXPECT_EQ(s.email, last["email"]);
+    EXPECT_EQ(s.role, last["role"]);
+    EXPECT_EQ(s.device.user_agent + "|" + s.device.ip + "|" + s.device.device_id, last["device"]);
+    EXPECT_EQ(s.two_factor_verified ? "1" : "0", last["tf"]);
+    EXPECT_EQ(s.id, c->session.id);
+    EXPECT_EQ(s.login_time, c->session.login_time);
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, DestroyByIdOnlyForTheOwner) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts());
+    auto a = co_await env.svc->create(login("aurum", "alice"));
+    auto b = co_await env.svc->create(login("aurum", "bob"));
+    auto x = co_await env.svc->create(login("argent", "alice"));
+    CO_ASSERT_TRUE(a && b && x);
+    // Bob, or alice of another tenant, cannot end alice's session.
+    for (auto [t, u] : {std::pair{"aurum", "bob"}, std::pair{"argent", "alice"}}) {
+      auto d = co_await env.svc->destroy_by_id(T(t), U(u), a->session.id);
+      CO_ASSERT_TRUE(d);
+      EXPECT_FALSE(*d);
+    }
+    auto bad = co_await env.svc->destroy_by_id(T("aurum"), U("alice"), "not-an-id");
+    CO_ASSERT_TRUE(bad);
+    EXPECT_FALSE(*bad);
+    auto still = co_await env.svc->get(a->token);
+    CO_ASSERT_TRUE(still && still->has_value());
+    auto d = co_await env.svc->destroy_by_id(T("aurum"), U("alice"), a->session.id);
+    CO_ASSERT_TRUE(d);
+    EXPECT_TRUE(*d);
+    auto gone = co_await env.svc->get(a->token);
+    CO_ASSERT_TRUE(gone);
+    EXPECT_FALSE(gone->has_value());
+    for (auto* other : {&b, &x}) {
+      auto g = co_await env.svc->get((*other)->token);
+      CO_ASSERT_TRUE(g && g->has_value());
+    }
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, DestroyAllKeepsTheCurrentOneWhenAsked) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts());
+    std::vector<IssuedSession> s;
+    for (int i = 0; i < 4; ++i) {
+      auto c = co_await env.svc->create(login("aurum", "alice"));
+      CO_ASSERT_TRUE(c);
+      s.push_back(std::move(*c));
+    }
+    auto other = co_await env.svc->create(login("aurum", "bob"));
+    CO_ASSERT_TRUE(other);
+    auto n = co_await env.svc->destroy_all(T("aurum"), U("alice"), s[2].session.id);
+    CO_ASSERT_TRUE(n);
+    EXPECT_EQ(*n, 3u);
+    for (int i = 0; i < 4; ++i) {
+      auto g = co_await env.svc->get(s[i].token);
+      CO_ASSERT_TRUE(g);
+      EXPECT_EQ(g->has_value(), i == 2);
+    }
+    auto bob = co_await env.svc->get(other->token);
+    CO_ASSERT_TRUE(bob && bob->has_value());
+    auto all = co_await env.svc->destroy_all(T("aurum"), U("alice"));
+    CO_ASSERT_TRUE(all);
+    EXPECT_EQ(*all, 1u);
+    auto none = co_await env.svc->destroy_all(T("aurum"), U("alice"));
+    CO_ASSERT_TRUE(none);
+    EXPECT_EQ(*none, 0u);
+    EXPECT_EQ(env.svc->stats()->snapshot().destroyed, 4u);
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, DestroyAllWithConcurrentCreatesLeavesNoOrphan) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts([](Options& o) { o.max_per_user = 1000; }));
+    auto env2 =
+        co_await make_env(io, opts([](Options& o) { o.max_per_user = 1000; }), env.svc->stats());
+    constexpr int creates = 150;
+    int done = 0, errors = 0;
+    std::size_t destroyed = 0;
+    std::vector<std::string> tokens;
+    for (int i = 0; i < creates; ++i) {
+      asio::co_spawn(
+          io,
+          [&, i]() -> asio::awaitable<void> {
+            // Two connections, as two server threads would.
+            auto& svc = i % 2 ? *env.svc : *env2.svc;
+            auto c = co_await svc.create(login("aurum", "alice"));
+            if (!c)
+              ++errors;
+            else
+              tokens.push_back(c->token);
+            ++done;
+          },
+          asio::detached);
+      if (i % 25 == 10) {
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> {
+              auto n = co_await env2.svc->destroy_all(T("aurum"), U("alice"));
+              if (!n)
+                ++errors;
+              else
+                destroyed += *n;
+            },
+            asio::detached);
+      }
+    }
+    while (done < creates) co_await co_sleep(5ms);
+    co_await co_sleep(50ms);
+    EXPECT_EQ(errors, 0);
+    // Invariant: every session hash is in the index and every index entry
+    // points at a session hash.
+    auto dump = co_await dump_all(*env.client);
+    const auto index_key = env.svc->keys().index(T("aurum"), U("alice"));
+    const auto base = env.svc->keys().base(user_bucket(T("aurum"), U("alice")));
+    std::set<std::string> session_keys, indexed;
+    for (const auto& [k, v] : dump)
+      if (k.rfind(base, 0) == 0 && k != index_key) session_keys.insert(k);
+    auto idx = co_await env.client->exec(redis::Command::make("HGETALL", index_key));
+    CO_ASSERT_TRUE(idx);
+    for (std::size_t i = 1; i < idx->elements.size(); i += 2)
+      indexed.insert(base + idx->elements[i].str);
+    EXPECT_EQ(session_keys, indexed);
+    std::size_t live = 0;
+    for (const auto& t : tokens) {
+      auto g = co_await env.svc->get(t);
+      CO_ASSERT_TRUE(g);
+      if (g->has_value()) ++live;
+    }
+    EXPECT_EQ(live, session_keys.size());
+    EXPECT_EQ(destroyed + live, static_cast<std::size_t>(creates));
+    auto n = co_await env.svc->destroy_all(T("aurum"), U("alice"));
+    CO_ASSERT_TRUE(n);
+    EXPECT_EQ(*n, live);
+    auto after = co_await dump_all(*env.client);
+    for (const auto& [k, v] : after) EXPECT_NE(k.rfind(base, 0), 0u) << "orphan key " << k;
+    co_await env.client->shutdown(1s);
+    co_await env2.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, MaxSessionsEvictsTheLeastRecentlyActive) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts([](Options& o) {
+                                   o.max_per_user = 3;
+                                   o.activity_interval = 0ms;
+                                 }));
+    std::vector<IssuedSession> s;
+    for (int i = 0; i < 3; ++i) {
+      auto c = co_await env.svc->create(login("aurum", "alice"));
+      CO_ASSERT_TRUE(c);
+      EXPECT_TRUE(c->evicted_ids.empty());
+      s.push_back(std::move(*c));
+      co_await co_sleep(5ms);
+    }
+    // s[0] is the oldest login but the most recently active.
+    auto g = co_await env.svc->get(s[0].token);
+    CO_ASSERT_TRUE(g && g->has_value());
+    co_await co_sleep(5ms);
+    auto c4 = co_await env.svc->create(login("aurum", "alice"));
+    CO_ASSERT_TRUE(c4);
+    CO_ASSERT_EQ(c4->evicted_ids.size(), 1u);
+    EXPECT_EQ(c4->evicted_ids[0], s[1].session.id);
+    auto gone = co_await env.svc->get(s[1].token);
+    CO_ASSERT_TRUE(gone);
+    EXPECT_FALSE(gone->has_value());
+    for (const auto* t : {&s[0].token, &s[2].token, &c4->token}) {
+      auto a = co_await env.svc->get(*t);
+      CO_ASSERT_TRUE(a && a->has_value());
+    }
+    auto l = co_await env.svc->list(T("aurum"), U("alice"));
+    CO_ASSERT_TRUE(l);
+    EXPECT_EQ(l->size(), 3u);
+    // Another user is not affected by alice's limit.
+    auto bob = co_await env.svc->create(login("aurum", "bob"));
+    CO_ASSERT_TRUE(bob);
+    EXPECT_TRUE(bob->evicted_ids.empty());
+    EXPECT_EQ(env.svc->stats()->snapshot().evicted, 1u);
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, ListIsNewestFirstAndCleansExpiredEntries) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts());
+    std::vector<IssuedSession> s;
+    for (int i = 0; i < 3; ++i) {
+      auto in = login("aurum", "alice", "UA " + std::to_string(i));
+      auto c = co_await env.svc->create(in);
+      CO_ASSERT_TRUE(c);
+      s.push_back(std::move(*c));
+      co_await co_sleep(5ms);
+    }
+    auto l = co_await env.svc->list(T("aurum"), U("alice"));
+    CO_ASSERT_TRUE(l);
+    CO_ASSERT_EQ(l->size(), 3u);
+    EXPECT_EQ((*l)[0].id, s[2].session.id);
+    EXPECT_EQ((*l)[1].id, s[1].session.id);
+    EXPECT_EQ((*l)[2].id, s[0].session.id);
+    EXPECT_EQ((*l)[0].device.user_agent, "UA 2");
+    for (const auto& x : *l) EXPECT_GT(x.expires_at, x.login_time);
+    // One expires (as Redis would expire it).
+    g_srv->cli({"PEXPIRE", session_key(*env.svc, s[1].token), "1"});
+    co_await co_sleep(50ms);
+    l = co_await env.svc->list(T("aurum"), U("alice"));
+    CO_ASSERT_TRUE(l);
+    CO_ASSERT_EQ(l->size(), 2u);
+    EXPECT_EQ((*l)[0].id, s[2].session.id);
+    EXPECT_EQ((*l)[1].id, s[0].session.id);
+    EXPECT_EQ(g_srv->cli({"HLEN", env.svc->keys().index(T("aurum"), U("alice"))}), "2");
+    EXPECT_EQ(env.svc->stats()->snapshot().expired, 1u);
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, DeviceChangesAreReported) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts());
+    auto c = co_await env.svc->create(login("aurum", "alice", "UA-1", "10.0.0.1"));
+    CO_ASSERT_TRUE(c);
+    auto same = co_await env.svc->get(c->token, DeviceSeen{"UA-1", "10.0.0.1"});
+    CO_ASSERT_TRUE(same && same->has_value());
+    EXPECT_FALSE((*same)->user_agent_changed);
+    EXPECT_FALSE((*same)->ip_changed);
+    auto moved = co_await env.svc->get(c->token, DeviceSeen{"UA-1", "192.168.1.9"});
+    CO_ASSERT_TRUE(moved && moved->has_value());
+    EXPECT_FALSE((*moved)->user_agent_changed);
+    EXPECT_TRUE((*moved)->ip_changed);
+    EXPECT_EQ((*moved)->previous_ip, "10.0.0.1");
+    EXPECT_EQ((*moved)->session.device.ip, "192.168.1.9");
+    EXPECT_EQ((*moved)->session.ip_changes, 1);
+    auto again = co_await env.svc->get(c->token, DeviceSeen{"UA-1", "192.168.1.9"});
+    CO_ASSERT_TRUE(again && again->has_value());
+    EXPECT_FALSE((*again)->ip_changed);  // recorded: same IP is no change any more
+    EXPECT_EQ((*again)->session.ip_changes, 1);
+    auto hijack = co_await env.svc->get(c->token, DeviceSeen{"curl/8", "192.168.1.9"});
+    CO_ASSERT_TRUE(hijack && hijack->has_value());
+    EXPECT_TRUE((*hijack)->user_agent_changed);
+    EXPECT_EQ((*hijack)->session.device.user_agent, "UA-1");  // reported, not changed
+    auto bad = co_await env.svc->get(c->token, DeviceSeen{"UA-1", "not an ip!"});
+    CO_ASSERT_FALSE(bad);
+    EXPECT_EQ(bad.error(), make_error_code(errc::invalid_argument));
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, RawTokenAppearsInNoKeyOrValue) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts([](Options& o) { o.activity_interval = 0ms; }));
+    std::vector<std::string> secrets;
+    for (int i = 0; i < 5; ++i) {
+      auto c = co_await env.svc->create(login("aurum", "user" + std::to_string(i % 2)));
+      CO_ASSERT_TRUE(c);
+      secrets.push_back(c->token);
+      auto g = co_await env.svc->get(c->token, DeviceSeen{"Mozilla/5.0 test", "10.9.9.9"});
+      CO_ASSERT_TRUE(g && g->has_value());
+      auto u = co_await env.svc->update(c->token, SessionPatch{.two_factor_verified = true});
+      CO_ASSERT_TRUE(u);
+      if (i == 0) {
+        auto r = co_await env.svc->rotate(c->token);
+        CO_ASSERT_TRUE(r && r->has_value());
+        secrets.push_back((*r)->token);
+      }
+    }
+    auto st = co_await env.svc->tenant_stats(T("aurum"));
+    CO_ASSERT_TRUE(st);
+    auto dump = co_await dump_all(*env.client);
+    EXPECT_GE(dump.size(), 7u);
+    for (const auto& tok : secrets) {
+      TokenBytes raw;
+      CO_ASSERT_TRUE(base64url_decode(tok, raw.data(), raw.size()));
+      std::string raw_s(reinterpret_cast<const char*>(raw.data()), raw.size());
+      std::string hex;
+      for (unsigned char b : raw) {
+        static constexpr char h[] = "0123456789abcdef";
+        hex += h[b >> 4];
+        hex += h[b & 15];
+      }
+      for (const auto& [k, v] : dump) {
+        for (const std::string* form :
+             std::initializer_list<const std::string*>{&tok, &raw_s, &hex}) {
+          EXPECT_EQ(k.find(*form), std::string::npos) << "token in key " << k;
+          EXPECT_EQ(v.find(*form), std::string::npos) << "token in value of " << k;
+        }
+        EXPECT_EQ(k.rfind("jeweler:", 0), 0u) << "key outside the prefix: " << k;
+      }
+    }
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, CorruptDataIsLoggedAndTreatedAsNoSession) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts());
+    auto fresh = [&]() -> asio::awaitable<IssuedSession> {
+      auto c = co_await env.svc->create(login("aurum", "alice"));
+      EXPECT_TRUE(c);
+      co_return std::move(*c);
+    };
+    // Wrong type.
+    auto a = co_await fresh();
+    auto ka = session_key(*env.svc, a.token);
+    g_srv->cli({"DEL", ka});
+    g_srv->cli({"SET", ka, "garbage"});
+    auto ga = co_await env.svc->get(a.token);
+    CO_ASSERT_TRUE(ga);
+    EXPECT_FALSE(ga->has_value());
+    // Unparseable timestamp, unknown schema version, missing field, bad tenant.
+    std::vector<std::vector<std::string>> breakages = {{"HSET", "", "lt", "yesterday"},
+                                                       {"HSET", "", "v", "9"},
+                                                       {"HDEL", "", "uid"},
+                                                       {"HSET", "", "tid", "no such{tenant}"},
+                                                       {"HSET", "", "la", "x"}};
+    for (auto cmd : breakages) {
+      auto s = co_await fresh();
+      cmd[1] = session_key(*env.svc, s.token);
+      g_srv->cli(cmd);
+      auto g = co_await env.svc->get(s.token);
+      CO_ASSERT_TRUE(g);
+      EXPECT_FALSE(g->has_value()) << cmd[2];
+      auto u = co_await env.svc->update(s.token, SessionPatch{.role = "admin"});
+      CO_ASSERT_TRUE(u);
+      EXPECT_FALSE(u->has_value()) << cmd[2];
+    }
+    EXPECT_GE(env.svc->stats()->snapshot().corrupt, 6u);
+    // Listing skips unreadable sessions; logout still removes them.
+    auto good = co_await fresh();
+    auto l = co_await env.svc->list(T("aurum"), U("alice"));
+    CO_ASSERT_TRUE(l);
+    CO_ASSERT_EQ(l->size(), 1u);
+    EXPECT_EQ((*l)[0].id, good.session.id);
+    auto d = co_await env.svc->destroy(a.token);
+    CO_ASSERT_TRUE(d);
+    EXPECT_TRUE(*d);
+    EXPECT_EQ(g_srv->cli({"EXISTS", ka}), "0");
+    // A corrupt user index is replaced at the next login.
+    g_srv->cli({"DEL", env.svc->keys().index(T("aurum"), U("carol"))});
+    g_srv->cli({"SET", env.svc->keys().index(T("aurum"), U("carol")), "junk"});
+    auto c = co_await env.svc->create(login("aurum", "carol"));
+    CO_ASSERT_TRUE(c);
+    auto lc = co_await env.svc->list(T("aurum"), U("carol"));
+    CO_ASSERT_TRUE(lc);
+    EXPECT_EQ(lc->size(), 1u);
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, TenantStatsAndActiveSessions) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto stats = std::make_shared<Stats>();
+    auto env = co_await make_env(io, opts(), stats);
+    std::vector<IssuedSession> aurum;
+    for (auto u : {"alice", "alice", "bob"}) {
+      auto c = co_await env.svc->create(login("aurum", u));
+      CO_ASSERT_TRUE(c);
+      aurum.push_back(std::move(*c));
+    }
+    auto x = co_await env.svc->create(login("argent", "zed"));
+    CO_ASSERT_TRUE(x);
+    auto a = co_await env.svc->tenant_stats(T("aurum"));
+    CO_ASSERT_TRUE(a);
+    EXPECT_EQ(a->live_sessions, 3u);
+    EXPECT_EQ(a->users_with_sessions, 2u);
+    auto g = co_await env.svc->tenant_stats(T("argent"));
+    CO_ASSERT_TRUE(g);
+    EXPECT_EQ(g->live_sessions, 1u);
+    EXPECT_EQ(g->users_with_sessions, 1u);
+    auto live = co_await env.svc->active_sessions();
+    CO_ASSERT_TRUE(live);
+    EXPECT_EQ(*live, 4u);
+    EXPECT_EQ(stats->last_active(), 4);
+    auto d = co_await env.svc->destroy(aurum[2].token);
+    CO_ASSERT_TRUE(d && *d);
+    auto n = co_await env.svc->destroy_all(T("aurum"), U("alice"), aurum[0].session.id);
+    CO_ASSERT_TRUE(n);
+    a = co_await env.svc->tenant_stats(T("aurum"));
+    CO_ASSERT_TRUE(a);
+    EXPECT_EQ(a->live_sessions, 1u);
+    EXPECT_EQ(a->users_with_sessions, 1u);
+    live = co_await env.svc->active_sessions();
+    CO_ASSERT_TRUE(live);
+    EXPECT_EQ(*live, 2u);
+    auto c = stats->snapshot();
+    EXPECT_EQ(c.created, 4u);
+    EXPECT_EQ(c.destroyed, 2u);
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, InvalidInputIsRefused) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts());
+    auto in = login("aurum", "alice");
+    in.role = "admin; DROP";
+    auto r = co_await env.svc->create(in);
+    CO_ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), make_error_code(errc::invalid_argument));
+    EXPECT_FALSE(jeweler::is_unavailable(r.error()));
+    in = login("aurum", "alice", std::string(5000, 'u'));
+    auto ok = co_await env.svc->create(in);
+    CO_ASSERT_TRUE(ok);
+    EXPECT_EQ(ok->session.device.user_agent.size(), limits::user_agent);
+    // The truncated agent still matches the same (long) agent later.
+    auto g = co_await env.svc->get(ok->token, DeviceSeen{std::string(5000, 'u'), "10.0.0.1"});
+    CO_ASSERT_TRUE(g && g->has_value());
+    EXPECT_FALSE((*g)->user_agent_changed);
+    EXPECT_EQ(g_srv->cli({"DBSIZE"}), "4");  // session, index, two statistics sets
+    co_await env.client->shutdown(1s);
+  });
+}
+
+TEST_F(SessionRedis, KeyPrefixIsHonoured) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto cfg = g_srv->config();
+    cfg.key_prefix = "other-app:";
+    auto client = redis::make_client(io.get_executor(), cfg);
+    co_await client->wait_ready(5s);
+    SessionService svc(*client, opts(), std::make_shared<Stats>());
+    auto c = co_await svc.create(login("aurum", "alice"));
+    CO_ASSERT_TRUE(c);
+    auto g = co_await svc.get(c->token);
+    CO_ASSERT_TRUE(g && g->has_value());
+    auto dump = co_await dump_all(*client);
+    EXPECT_FALSE(dump.empty());
+    for (const auto& [k, v] : dump) EXPECT_EQ(k.rfind("other-app:sess:", 0), 0u) << k;
+    co_await client->shutdown(1s);
+  });
+}
+
+// Redis down must be a clear "unavailable" error, never "no session".
+TEST(SessionRedisDown, KilledRedisIsUnavailableNeverNoSession) {
+  RedisServer srv;  // appendonly: the data survives the restart
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto cfg = srv.config();
+    cfg.command_timeout = 300ms;
+    auto client = redis::make_client(io.get_executor(), cfg);
+    co_await client->wait_ready(5s);
+    auto stats = std::make_shared<Stats>();
+    SessionService svc(*client, opts(), stats);
+    auto c = co_await svc.create(login("aurum", "alice"));
+    CO_ASSERT_TRUE(c);
+    srv.kill9();
+    auto expect_unavailable = [](const boost::system::error_code& ec, const char* what) {
+      EXPECT_TRUE(jeweler::is_unavailable(ec)) << what << ": " << ec.message();
+    };
+    auto g = co_await svc.get(c->token);
+    CO_ASSERT_FALSE(g);
+    expect_unavailable(g.error(), "get");
+    auto g2 = co_await svc.get(c->token, DeviceSeen{"Mozilla/5.0 test", "10.0.0.1"});
+    CO_ASSERT_FALSE(g2);
+    expect_unavailable(g2.error(), "get+device");
+    auto e = co_await svc.extend(c->token);
+    CO_ASSERT_FALSE(e);
+    expect_unavailable(e.error(), "extend");
+    auto u = co_await svc.update(c->token, SessionPatch{.role = "admin"});
+    CO_ASSERT_FALSE(u);
+    expect_unavailable(u.error(), "update");
+    auto n = co_await svc.create(login("aurum", "alice"));
+    CO_ASSERT_FALSE(n);
+    expect_unavailable(n.error(), "create");
+    auto r = co_await svc.rotate(c->token);
+    CO_ASSERT_FALSE(r);
+    expect_unavailable(r.error(), "rotate");
+    auto d = co_await svc.destroy(c->token);
+    CO_ASSERT_FALSE(d);
+    expect_unavailable(d.error(), "destroy");
+    auto di = co_await svc.destroy_by_id(T("aurum"), U("alice"), c->session.id);
+    CO_ASSERT_FALSE(di);
+    expect_unavailable(di.error(), "destroy_by_id");
+    auto da = co_await svc.destroy_all(T("aurum"), U("alice"));
+    CO_ASSERT_FALSE(da);
+    expect_unavailable(da.error(), "destroy_all");
+    auto l = co_await svc.list(T("aurum"), U("alice"));
+    CO_ASSERT_FALSE(l);
+    expect_unavailable(l.error(), "list");
+    auto ts = co_await svc.tenant_stats(T("aurum"));
+    CO_ASSERT_FALSE(ts);
+    expect_unavailable(ts.error(), "tenant_stats");
+    auto as = co_await svc.active_sessions();
+    CO_ASSERT_FALSE(as);
+    expect_unavailable(as.error(), "active_sessions");
+    EXPECT_GE(stats->snapshot().errors, 10u);
+    EXPECT_EQ(stats->snapshot().misses, 0u);  // never counted as "no session"
+    // Back up: the same session works again, no restart of the service.
+    srv.start();
+    EXPECT_TRUE(co_await client->wait_ready(10s));
+    auto back = co_await svc.get(c->token);
+    CO_ASSERT_TRUE(back);
+    EXPECT_TRUE(back->has_value());
+    co_await client->shutdown(1s);
+  });
+}
+
+// A stalled server (SIGSTOP) gives a timeout that is also "unavailable".
+TEST(SessionRedisDown, StalledRedisIsUnavailable) {
+  RedisServer srv;
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto cfg = srv.config();
+    cfg.command_timeout = 300ms;
+    cfg.health_interval = 60s;
+    auto client = redis::make_client(io.get_executor(), cfg);
+    co_await client->wait_ready(5s);
+    SessionService svc(*client, opts(), std::make_shared<Stats>());
+    auto c = co_await svc.create(login("aurum", "alice"));
+    CO_ASSERT_TRUE(c);
+    srv.pause();
+    auto g = co_await svc.get(c->token);
+    srv.resume();
+    CO_ASSERT_FALSE(g);
+    EXPECT_TRUE(jeweler::is_unavailable(g.error())) << g.error().message();
+    EXPECT_TRUE(co_await client->wait_ready(10s));
+    co_await client->shutdown(1s);
+  });
+}
