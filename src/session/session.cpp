@@ -272,7 +272,8 @@ asio::awaitable<Result<std::optional<Lookup>>> SessionService::get(std::string t
 }
 
 asio::awaitable<Result<std::optional<Session>>> SessionService::extend(std::string token) {
-  auto r = co_await lookup(std::move(token), std::nullopt, true);
+  std::optional<DeviceSeen> none;  // a local: g++ 12 double-destroys temporaries in co_await
+  auto r = co_await lookup(std::move(token), std::move(none), true);
   if (!r) co_return r.error();
   if (!*r) co_return std::optional<Session>{};
   co_return std::optional<Session>(std::move((*r)->session));

@@ -9,15 +9,22 @@
 //   auto stats = std::make_shared<session::Stats>();
 //   session::SessionService sessions(client, opts, stats);   // per thread
 //
-//   auto created = co_await sessions.create({.tenant_id = t, .user_id = u, .email = e,
-//                                            .role = "admin", .device = {ua, ip, dev}});
+//   session::NewSession in{.tenant_id = t, .user_id = u, .email = e, .role = "admin",
+//                          .device = {ua, ip, dev}};
+//   auto created = co_await sessions.create(in);
 //   if (!created) ...                       // is_unavailable(ec) -> 503; invalid_argument -> 422
 //   reply(created->token, to_json(created->session));
 //
-//   auto found = co_await sessions.get(token, session::DeviceSeen{ua, ip});
+//   std::optional<session::DeviceSeen> seen = session::DeviceSeen{ua, ip};
+//   auto found = co_await sessions.get(token, seen);
 //   if (!found) ...                         // Redis trouble: 503, NEVER "logged out"
 //   else if (!*found) ...                   // no session: 401
 //   else if ((*found)->user_agent_changed) ...   // destroy + 401
+//
+// g++ 12: pass NewSession / SessionPatch / DeviceSeen as named locals, not as
+// braced temporaries inside the co_await expression (sessions.update(t,
+// SessionPatch{...})): g++ 12 destroys such temporaries twice (see the note in
+// redis/client.hpp).
 //
 // Errors: a Result error is never "no session". It is either a Redis failure
 // (jeweler::is_unavailable(ec) is true: map to 503), errc::invalid_argument

@@ -124,7 +124,8 @@ asio::awaitable<std::map<std::string, std::string>> dump_all(redis::Client& c) {
 TEST_F(SessionRedis, CreateThenGetReturnsTheSession) {
   run_co([&](asio::io_context& io) -> asio::awaitable<void> {
     auto env = co_await make_env(io, opts());
-    auto created = co_await env.svc->create(login("aurum", "alice"));
+    auto arg1 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+    auto created = co_await env.svc->create(arg1);
     CO_ASSERT_TRUE(created);
     const auto& s = created->session;
     EXPECT_EQ(created->token.size(), 43u);
@@ -167,7 +168,9 @@ TEST_F(SessionRedis, UnknownMalformedAndDestroyedTokensAreNoSession) {
       auto r = co_await env.svc->get(tok);
       CO_ASSERT_TRUE(r);
       EXPECT_FALSE(r->has_value());
-      auto u = co_await env.svc->update(tok, SessionPatch{.two_factor_verified = true});
+      auto arg2 =
+          SessionPatch{.two_factor_verified = true};  // a local: g++ 12 co_await temporary bug
+      auto u = co_await env.svc->update(tok, arg2);
       CO_ASSERT_TRUE(u);
       EXPECT_FALSE(u->has_value());
       auto e = co_await env.svc->extend(tok);
@@ -182,7 +185,8 @@ TEST_F(SessionRedis, UnknownMalformedAndDestroyedTokensAreNoSession) {
     }
     // update on an unknown token must not create a partial hash.
     EXPECT_EQ(g_srv->cli({"DBSIZE"}), "0");
-    auto created = co_await env.svc->create(login("aurum", "bob"));
+    auto arg3 = login("aurum", "bob");  // a local: g++ 12 co_await temporary bug
+    auto created = co_await env.svc->create(arg3);
     CO_ASSERT_TRUE(created);
     auto d = co_await env.svc->destroy(created->token);
     CO_ASSERT_TRUE(d);
@@ -204,7 +208,8 @@ TEST_F(SessionRedis, UnknownMalformedAndDestroyedTokensAreNoSession) {
 TEST_F(SessionRedis, LastActivityWrittenAtMostOncePerInterval) {
   run_co([&](asio::io_context& io) -> asio::awaitable<void> {
     auto env = co_await make_env(io, opts([](Options& o) { o.activity_interval = 400ms; }));
-    auto c = co_await env.svc->create(login("aurum", "alice"));
+    auto arg4 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+    auto c = co_await env.svc->create(arg4);
     CO_ASSERT_TRUE(c);
     auto key = session_key(*env.svc, c->token);
     auto la0 = g_srv->cli({"HGET", key, "la"});
@@ -230,7 +235,8 @@ TEST_F(SessionRedis, IdleExpiryWithShortTtlAndRefreshOnUse) {
                                    o.idle_ttl = 1500ms;
                                    o.activity_interval = 0ms;
                                  }));
-    auto c = co_await env.svc->create(login("aurum", "alice"));
+    auto arg5 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+    auto c = co_await env.svc->create(arg5);
     CO_ASSERT_TRUE(c);
     auto key = session_key(*env.svc, c->token);
     auto pttl = std::stoll(g_srv->cli({"PTTL", key}));
@@ -265,7 +271,8 @@ TEST_F(SessionRedis, AbsoluteLifetimeNotExceededByRepeatedExtension) {
                                    o.idle_ttl = 1000ms;
                                    o.max_lifetime = 2500ms;
                                  }));
-    auto c = co_await env.svc->create(login("aurum", "alice"));
+    auto arg6 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+    auto c = co_await env.svc->create(arg6);
     CO_ASSERT_TRUE(c);
     const auto deadline = c->session.login_time + 2500;
     EXPECT_EQ(c->session.absolute_expiry, deadline);
@@ -309,7 +316,9 @@ TEST_F(SessionRedis, RotationKillsTheOldTokenAtOnce) {
     auto in = login("aurum", "alice");
     auto c = co_await env.svc->create(in);
     CO_ASSERT_TRUE(c);
-    auto r = co_await env.svc->rotate(c->token, SessionPatch{.two_factor_verified = true});
+    auto arg7 =
+        SessionPatch{.two_factor_verified = true};  // a local: g++ 12 co_await temporary bug
+    auto r = co_await env.svc->rotate(c->token, arg7);
     CO_ASSERT_TRUE(r);
     CO_ASSERT_TRUE(r->has_value());
     const auto& rot = **r;
@@ -321,7 +330,8 @@ TEST_F(SessionRedis, RotationKillsTheOldTokenAtOnce) {
     auto old = co_await env.svc->get(c->token);
     CO_ASSERT_TRUE(old);
     EXPECT_FALSE(old->has_value());
-    auto old_update = co_await env.svc->update(c->token, SessionPatch{.role = "admin"});
+    auto arg8 = SessionPatch{.role = "admin"};  // a local: g++ 12 co_await temporary bug
+    auto old_update = co_await env.svc->update(c->token, arg8);
     CO_ASSERT_TRUE(old_update);
     EXPECT_FALSE(old_update->has_value());
     auto now = co_await env.svc->get(rot.token);
@@ -349,17 +359,22 @@ TEST_F(SessionRedis, RotationKillsTheOldTokenAtOnce) {
 TEST_F(SessionRedis, UpdateIsPartial) {
   run_co([&](asio::io_context& io) -> asio::awaitable<void> {
     auto env = co_await make_env(io, opts());
-    auto c = co_await env.svc->create(login("aurum", "alice"));
+    auto arg9 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+    auto c = co_await env.svc->create(arg9);
     CO_ASSERT_TRUE(c);
-    auto u = co_await env.svc->update(c->token, SessionPatch{.role = "admin"});
+    auto arg10 = SessionPatch{.role = "admin"};  // a local: g++ 12 co_await temporary bug
+    auto u = co_await env.svc->update(c->token, arg10);
     CO_ASSERT_TRUE(u && u->has_value());
     EXPECT_EQ((*u)->role, "admin");
     EXPECT_EQ((*u)->email, "alice@example.com");
     EXPECT_EQ((*u)->device, c->session.device);
-    auto bad = co_await env.svc->update(c->token, SessionPatch{.email = std::string(300, 'x')});
+    auto arg11 =
+        SessionPatch{.email = std::string(300, 'x')};  // a local: g++ 12 co_await temporary bug
+    auto bad = co_await env.svc->update(c->token, arg11);
     CO_ASSERT_FALSE(bad);
     EXPECT_EQ(bad.error(), make_error_code(errc::invalid_argument));
-    auto noop = co_await env.svc->update(c->token, SessionPatch{});
+    auto arg12 = SessionPatch{};  // a local: g++ 12 co_await temporary bug
+    auto noop = co_await env.svc->update(c->token, arg12);
     CO_ASSERT_TRUE(noop && noop->has_value());
     EXPECT_EQ((*noop)->role, "admin");
     co_await env.client->shutdown(1s);
@@ -369,7 +384,8 @@ TEST_F(SessionRedis, UpdateIsPartial) {
 TEST_F(SessionRedis, TwoHundredConcurrentUpdatesLoseNoField) {
   run_co([&](asio::io_context& io) -> asio::awaitable<void> {
     auto env = co_await make_env(io, opts());
-    auto c = co_await env.svc->create(login("aurum", "alice"));
+    auto arg13 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+    auto c = co_await env.svc->create(arg13);
     CO_ASSERT_TRUE(c);
     constexpr int n = 200;
     // Each update sets one field group to a unique value; replies come back in
@@ -438,9 +454,12 @@ TEST_F(SessionRedis, TwoHundredConcurrentUpdatesLoseNoField) {
 TEST_F(SessionRedis, DestroyByIdOnlyForTheOwner) {
   run_co([&](asio::io_context& io) -> asio::awaitable<void> {
     auto env = co_await make_env(io, opts());
-    auto a = co_await env.svc->create(login("aurum", "alice"));
-    auto b = co_await env.svc->create(login("aurum", "bob"));
-    auto x = co_await env.svc->create(login("argent", "alice"));
+    auto arg14 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+    auto a = co_await env.svc->create(arg14);
+    auto arg15 = login("aurum", "bob");  // a local: g++ 12 co_await temporary bug
+    auto b = co_await env.svc->create(arg15);
+    auto arg16 = login("argent", "alice");  // a local: g++ 12 co_await temporary bug
+    auto x = co_await env.svc->create(arg16);
     CO_ASSERT_TRUE(a && b && x);
     // Bob, or alice of another tenant, cannot end alice's session.
     for (auto [t, u] : {std::pair{"aurum", "bob"}, std::pair{"argent", "alice"}}) {
@@ -472,11 +491,13 @@ TEST_F(SessionRedis, DestroyAllKeepsTheCurrentOneWhenAsked) {
     auto env = co_await make_env(io, opts());
     std::vector<IssuedSession> s;
     for (int i = 0; i < 4; ++i) {
-      auto c = co_await env.svc->create(login("aurum", "alice"));
+      auto arg17 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+      auto c = co_await env.svc->create(arg17);
       CO_ASSERT_TRUE(c);
       s.push_back(std::move(*c));
     }
-    auto other = co_await env.svc->create(login("aurum", "bob"));
+    auto arg18 = login("aurum", "bob");  // a local: g++ 12 co_await temporary bug
+    auto other = co_await env.svc->create(arg18);
     CO_ASSERT_TRUE(other);
     auto n = co_await env.svc->destroy_all(T("aurum"), U("alice"), s[2].session.id);
     CO_ASSERT_TRUE(n);
@@ -514,7 +535,8 @@ TEST_F(SessionRedis, DestroyAllWithConcurrentCreatesLeavesNoOrphan) {
           [&, i]() -> asio::awaitable<void> {
             // Two connections, as two server threads would.
             auto& svc = i % 2 ? *env.svc : *env2.svc;
-            auto c = co_await svc.create(login("aurum", "alice"));
+            auto arg19 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+            auto c = co_await svc.create(arg19);
             if (!c)
               ++errors;
             else
@@ -577,7 +599,8 @@ TEST_F(SessionRedis, MaxSessionsEvictsTheLeastRecentlyActive) {
                                  }));
     std::vector<IssuedSession> s;
     for (int i = 0; i < 3; ++i) {
-      auto c = co_await env.svc->create(login("aurum", "alice"));
+      auto arg20 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+      auto c = co_await env.svc->create(arg20);
       CO_ASSERT_TRUE(c);
       EXPECT_TRUE(c->evicted_ids.empty());
       s.push_back(std::move(*c));
@@ -587,7 +610,8 @@ TEST_F(SessionRedis, MaxSessionsEvictsTheLeastRecentlyActive) {
     auto g = co_await env.svc->get(s[0].token);
     CO_ASSERT_TRUE(g && g->has_value());
     co_await co_sleep(5ms);
-    auto c4 = co_await env.svc->create(login("aurum", "alice"));
+    auto arg21 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+    auto c4 = co_await env.svc->create(arg21);
     CO_ASSERT_TRUE(c4);
     CO_ASSERT_EQ(c4->evicted_ids.size(), 1u);
     EXPECT_EQ(c4->evicted_ids[0], s[1].session.id);
@@ -602,7 +626,8 @@ TEST_F(SessionRedis, MaxSessionsEvictsTheLeastRecentlyActive) {
     CO_ASSERT_TRUE(l);
     EXPECT_EQ(l->size(), 3u);
     // Another user is not affected by alice's limit.
-    auto bob = co_await env.svc->create(login("aurum", "bob"));
+    auto arg22 = login("aurum", "bob");  // a local: g++ 12 co_await temporary bug
+    auto bob = co_await env.svc->create(arg22);
     CO_ASSERT_TRUE(bob);
     EXPECT_TRUE(bob->evicted_ids.empty());
     EXPECT_EQ(env.svc->stats()->snapshot().evicted, 1u);
@@ -646,28 +671,35 @@ TEST_F(SessionRedis, ListIsNewestFirstAndCleansExpiredEntries) {
 TEST_F(SessionRedis, DeviceChangesAreReported) {
   run_co([&](asio::io_context& io) -> asio::awaitable<void> {
     auto env = co_await make_env(io, opts());
-    auto c = co_await env.svc->create(login("aurum", "alice", "UA-1", "10.0.0.1"));
+    auto arg23 =
+        login("aurum", "alice", "UA-1", "10.0.0.1");  // a local: g++ 12 co_await temporary bug
+    auto c = co_await env.svc->create(arg23);
     CO_ASSERT_TRUE(c);
-    auto same = co_await env.svc->get(c->token, DeviceSeen{"UA-1", "10.0.0.1"});
+    auto arg24 = DeviceSeen{"UA-1", "10.0.0.1"};  // a local: g++ 12 co_await temporary bug
+    auto same = co_await env.svc->get(c->token, arg24);
     CO_ASSERT_TRUE(same && same->has_value());
     EXPECT_FALSE((*same)->user_agent_changed);
     EXPECT_FALSE((*same)->ip_changed);
-    auto moved = co_await env.svc->get(c->token, DeviceSeen{"UA-1", "192.168.1.9"});
+    auto arg25 = DeviceSeen{"UA-1", "192.168.1.9"};  // a local: g++ 12 co_await temporary bug
+    auto moved = co_await env.svc->get(c->token, arg25);
     CO_ASSERT_TRUE(moved && moved->has_value());
     EXPECT_FALSE((*moved)->user_agent_changed);
     EXPECT_TRUE((*moved)->ip_changed);
     EXPECT_EQ((*moved)->previous_ip, "10.0.0.1");
     EXPECT_EQ((*moved)->session.device.ip, "192.168.1.9");
     EXPECT_EQ((*moved)->session.ip_changes, 1);
-    auto again = co_await env.svc->get(c->token, DeviceSeen{"UA-1", "192.168.1.9"});
+    auto arg26 = DeviceSeen{"UA-1", "192.168.1.9"};  // a local: g++ 12 co_await temporary bug
+    auto again = co_await env.svc->get(c->token, arg26);
     CO_ASSERT_TRUE(again && again->has_value());
     EXPECT_FALSE((*again)->ip_changed);  // recorded: same IP is no change any more
     EXPECT_EQ((*again)->session.ip_changes, 1);
-    auto hijack = co_await env.svc->get(c->token, DeviceSeen{"curl/8", "192.168.1.9"});
+    auto arg27 = DeviceSeen{"curl/8", "192.168.1.9"};  // a local: g++ 12 co_await temporary bug
+    auto hijack = co_await env.svc->get(c->token, arg27);
     CO_ASSERT_TRUE(hijack && hijack->has_value());
     EXPECT_TRUE((*hijack)->user_agent_changed);
     EXPECT_EQ((*hijack)->session.device.user_agent, "UA-1");  // reported, not changed
-    auto bad = co_await env.svc->get(c->token, DeviceSeen{"UA-1", "not an ip!"});
+    auto arg28 = DeviceSeen{"UA-1", "not an ip!"};  // a local: g++ 12 co_await temporary bug
+    auto bad = co_await env.svc->get(c->token, arg28);
     CO_ASSERT_FALSE(bad);
     EXPECT_EQ(bad.error(), make_error_code(errc::invalid_argument));
     co_await env.client->shutdown(1s);
@@ -679,12 +711,18 @@ TEST_F(SessionRedis, RawTokenAppearsInNoKeyOrValue) {
     auto env = co_await make_env(io, opts([](Options& o) { o.activity_interval = 0ms; }));
     std::vector<std::string> secrets;
     for (int i = 0; i < 5; ++i) {
-      auto c = co_await env.svc->create(login("aurum", "user" + std::to_string(i % 2)));
+      auto arg29 =
+          login("aurum", "user" + std::to_string(i % 2));  // a local: g++ 12 co_await temporary bug
+      auto c = co_await env.svc->create(arg29);
       CO_ASSERT_TRUE(c);
       secrets.push_back(c->token);
-      auto g = co_await env.svc->get(c->token, DeviceSeen{"Mozilla/5.0 test", "10.9.9.9"});
+      auto arg30 =
+          DeviceSeen{"Mozilla/5.0 test", "10.9.9.9"};  // a local: g++ 12 co_await temporary bug
+      auto g = co_await env.svc->get(c->token, arg30);
       CO_ASSERT_TRUE(g && g->has_value());
-      auto u = co_await env.svc->update(c->token, SessionPatch{.two_factor_verified = true});
+      auto arg31 =
+          SessionPatch{.two_factor_verified = true};  // a local: g++ 12 co_await temporary bug
+      auto u = co_await env.svc->update(c->token, arg31);
       CO_ASSERT_TRUE(u);
       if (i == 0) {
         auto r = co_await env.svc->rotate(c->token);
@@ -723,7 +761,8 @@ TEST_F(SessionRedis, CorruptDataIsLoggedAndTreatedAsNoSession) {
   run_co([&](asio::io_context& io) -> asio::awaitable<void> {
     auto env = co_await make_env(io, opts());
     auto fresh = [&]() -> asio::awaitable<IssuedSession> {
-      auto c = co_await env.svc->create(login("aurum", "alice"));
+      auto arg32 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+      auto c = co_await env.svc->create(arg32);
       EXPECT_TRUE(c);
       co_return std::move(*c);
     };
@@ -748,7 +787,8 @@ TEST_F(SessionRedis, CorruptDataIsLoggedAndTreatedAsNoSession) {
       auto g = co_await env.svc->get(s.token);
       CO_ASSERT_TRUE(g);
       EXPECT_FALSE(g->has_value()) << cmd[2];
-      auto u = co_await env.svc->update(s.token, SessionPatch{.role = "admin"});
+      auto arg33 = SessionPatch{.role = "admin"};  // a local: g++ 12 co_await temporary bug
+      auto u = co_await env.svc->update(s.token, arg33);
       CO_ASSERT_TRUE(u);
       EXPECT_FALSE(u->has_value()) << cmd[2];
     }
@@ -766,7 +806,8 @@ TEST_F(SessionRedis, CorruptDataIsLoggedAndTreatedAsNoSession) {
     // A corrupt user index is replaced at the next login.
     g_srv->cli({"DEL", env.svc->keys().index(T("aurum"), U("carol"))});
     g_srv->cli({"SET", env.svc->keys().index(T("aurum"), U("carol")), "junk"});
-    auto c = co_await env.svc->create(login("aurum", "carol"));
+    auto arg34 = login("aurum", "carol");  // a local: g++ 12 co_await temporary bug
+    auto c = co_await env.svc->create(arg34);
     CO_ASSERT_TRUE(c);
     auto lc = co_await env.svc->list(T("aurum"), U("carol"));
     CO_ASSERT_TRUE(lc);
@@ -781,11 +822,13 @@ TEST_F(SessionRedis, TenantStatsAndActiveSessions) {
     auto env = co_await make_env(io, opts(), stats);
     std::vector<IssuedSession> aurum;
     for (auto u : {"alice", "alice", "bob"}) {
-      auto c = co_await env.svc->create(login("aurum", u));
+      auto arg35 = login("aurum", u);  // a local: g++ 12 co_await temporary bug
+      auto c = co_await env.svc->create(arg35);
       CO_ASSERT_TRUE(c);
       aurum.push_back(std::move(*c));
     }
-    auto x = co_await env.svc->create(login("argent", "zed"));
+    auto arg36 = login("argent", "zed");  // a local: g++ 12 co_await temporary bug
+    auto x = co_await env.svc->create(arg36);
     CO_ASSERT_TRUE(x);
     auto a = co_await env.svc->tenant_stats(T("aurum"));
     CO_ASSERT_TRUE(a);
@@ -831,7 +874,9 @@ TEST_F(SessionRedis, InvalidInputIsRefused) {
     CO_ASSERT_TRUE(ok);
     EXPECT_EQ(ok->session.device.user_agent.size(), limits::user_agent);
     // The truncated agent still matches the same (long) agent later.
-    auto g = co_await env.svc->get(ok->token, DeviceSeen{std::string(5000, 'u'), "10.0.0.1"});
+    auto arg37 =
+        DeviceSeen{std::string(5000, 'u'), "10.0.0.1"};  // a local: g++ 12 co_await temporary bug
+    auto g = co_await env.svc->get(ok->token, arg37);
     CO_ASSERT_TRUE(g && g->has_value());
     EXPECT_FALSE((*g)->user_agent_changed);
     EXPECT_EQ(g_srv->cli({"DBSIZE"}), "4");  // session, index, two statistics sets
@@ -846,7 +891,8 @@ TEST_F(SessionRedis, KeyPrefixIsHonoured) {
     auto client = redis::make_client(io.get_executor(), cfg);
     co_await client->wait_ready(5s);
     SessionService svc(*client, opts(), std::make_shared<Stats>());
-    auto c = co_await svc.create(login("aurum", "alice"));
+    auto arg38 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+    auto c = co_await svc.create(arg38);
     CO_ASSERT_TRUE(c);
     auto g = co_await svc.get(c->token);
     CO_ASSERT_TRUE(g && g->has_value());
@@ -867,7 +913,8 @@ TEST(SessionRedisDown, KilledRedisIsUnavailableNeverNoSession) {
     co_await client->wait_ready(5s);
     auto stats = std::make_shared<Stats>();
     SessionService svc(*client, opts(), stats);
-    auto c = co_await svc.create(login("aurum", "alice"));
+    auto arg39 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+    auto c = co_await svc.create(arg39);
     CO_ASSERT_TRUE(c);
     srv.kill9();
     auto expect_unavailable = [](const boost::system::error_code& ec, const char* what) {
@@ -876,16 +923,20 @@ TEST(SessionRedisDown, KilledRedisIsUnavailableNeverNoSession) {
     auto g = co_await svc.get(c->token);
     CO_ASSERT_FALSE(g);
     expect_unavailable(g.error(), "get");
-    auto g2 = co_await svc.get(c->token, DeviceSeen{"Mozilla/5.0 test", "10.0.0.1"});
+    auto arg40 =
+        DeviceSeen{"Mozilla/5.0 test", "10.0.0.1"};  // a local: g++ 12 co_await temporary bug
+    auto g2 = co_await svc.get(c->token, arg40);
     CO_ASSERT_FALSE(g2);
     expect_unavailable(g2.error(), "get+device");
     auto e = co_await svc.extend(c->token);
     CO_ASSERT_FALSE(e);
     expect_unavailable(e.error(), "extend");
-    auto u = co_await svc.update(c->token, SessionPatch{.role = "admin"});
+    auto arg41 = SessionPatch{.role = "admin"};  // a local: g++ 12 co_await temporary bug
+    auto u = co_await svc.update(c->token, arg41);
     CO_ASSERT_FALSE(u);
     expect_unavailable(u.error(), "update");
-    auto n = co_await svc.create(login("aurum", "alice"));
+    auto arg42 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+    auto n = co_await svc.create(arg42);
     CO_ASSERT_FALSE(n);
     expect_unavailable(n.error(), "create");
     auto r = co_await svc.rotate(c->token);
@@ -931,7 +982,8 @@ TEST(SessionRedisDown, StalledRedisIsUnavailable) {
     auto client = redis::make_client(io.get_executor(), cfg);
     co_await client->wait_ready(5s);
     SessionService svc(*client, opts(), std::make_shared<Stats>());
-    auto c = co_await svc.create(login("aurum", "alice"));
+    auto arg43 = login("aurum", "alice");  // a local: g++ 12 co_await temporary bug
+    auto c = co_await svc.create(arg43);
     CO_ASSERT_TRUE(c);
     srv.pause();
     auto g = co_await svc.get(c->token);
