@@ -6,6 +6,7 @@
 //   build/bench/cache/cache_bench --smoke    # tiny counts (CTest)
 #include <jeweler/cache/cache.hpp>
 
+#include "redis_benchmark.hpp"
 #include "redis_server.hpp"
 
 #include <benchmark/benchmark.h>
@@ -147,19 +148,7 @@ void bm_cache(benchmark::State& state, Op op) {
 
 /// requests/s of `redis-benchmark ... -t get` on the harness server.
 double redis_benchmark_get(const std::string& args) {
-  std::string cmd = "redis-benchmark -h 127.0.0.1 -p " + std::to_string(g_server->port()) +
-                    " -q --csv -t get " + args + " 2>/dev/null";
-  double rps = 0;
-  if (FILE* f = ::popen(cmd.c_str(), "r")) {
-    char line[512];
-    while (std::fgets(line, sizeof line, f)) {
-      // "GET","123456.79",...
-      std::string s(line);
-      if (s.rfind("\"GET\",\"", 0) == 0) rps = std::stod(s.substr(7));
-    }
-    ::pclose(f);
-  }
-  return rps;
+  return jeweler::test::redis_benchmark(g_server->port(), "-t get " + args)["GET"];
 }
 
 }  // namespace

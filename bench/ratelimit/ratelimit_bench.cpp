@@ -7,6 +7,7 @@
 //   build/bench/ratelimit/ratelimit_bench --smoke   # tiny counts (CTest)
 #include <jeweler/ratelimit/limiter.hpp>
 
+#include "redis_benchmark.hpp"
 #include "redis_server.hpp"
 
 #include <benchmark/benchmark.h>
@@ -18,7 +19,6 @@
 #include <cstdio>
 #include <map>
 #include <random>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -134,23 +134,11 @@ char code(Algorithm a) {
 double redis_benchmark(Algorithm algo, int total) {
   auto p = bench_policy(algo, "rb-" + std::string(to_string(algo)));
   std::string key = "jeweler:rl:{c:bench}:" + p.name + ":__rand_int__";
-  std::string cmd = "redis-benchmark -h 127.0.0.1 -p " + std::to_string(g_server->port()) +
-                    " -q --csv -P 16 -c 50 -r " + std::to_string(kKeySpace) + " -n " +
-                    std::to_string(total) + " EVALSHA " + check_script().sha1() + " 1 '" + key +
-                    "' '' bench.__rand_int__ " + code(algo) + " " + std::to_string(p.limit) + " " +
-                    std::to_string(p.window.count()) + " " + std::to_string(p.capacity()) +
-                    " 1 2>/dev/null";
-  FILE* f = ::popen(cmd.c_str(), "r");
-  if (!f) return 0;
-  char line[512];
-  double rps = 0;
-  std::regex re("^\"[^\"]*\",\"([0-9.]+)\"");
-  while (std::fgets(line, sizeof line, f)) {
-    std::cmatch m;
-    if (std::regex_search(line, m, re)) rps = std::stod(m[1]);
-  }
-  ::pclose(f);
-  return rps;
+  std::string args = "-P 16 -c 50 -r " + std::to_string(kKeySpace) + " -n " +
+                     std::to_string(total) + " EVALSHA " + check_script().sha1() + " 1 '" + key +
+                     "' '' bench.__rand_int__ " + code(algo) + " " + std::to_string(p.limit) + " " +
+                     std::to_string(p.window.count()) + " " + std::to_string(p.capacity()) + " 1";
+  return jeweler::test::redis_benchmark_rps(g_server->port(), args);
 }
 
 }  // namespace

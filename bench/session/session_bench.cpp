@@ -10,6 +10,7 @@
 #include <jeweler/session/session.hpp>
 #include <jeweler/session/token.hpp>
 
+#include "redis_benchmark.hpp"
 #include "redis_server.hpp"
 
 #include <benchmark/benchmark.h>
@@ -142,25 +143,7 @@ void bm(benchmark::State& state, bool is_get) {
 
 // Runs redis-benchmark with `args` and returns the rate of its (only) test.
 double redis_benchmark(const std::string& args) {
-  std::string cmd = "redis-benchmark -h 127.0.0.1 -p " + std::to_string(g_server->port()) +
-                    " -q --csv " + args + " 2>/dev/null";
-  std::printf("$ %s\n", cmd.c_str());
-  FILE* f = ::popen(cmd.c_str(), "r");
-  if (!f) return 0;
-  char line[4096];
-  double best = 0;
-  while (std::fgets(line, sizeof line, f)) {
-    // "NAME","rps",...  (the header line has no number)
-    std::string l(line);
-    auto q = l.find("\",\"");
-    if (q == std::string::npos) continue;
-    try {
-      best = std::max(best, std::stod(l.substr(q + 3)));
-    } catch (...) {
-    }
-  }
-  ::pclose(f);
-  return best;
+  return jeweler::test::redis_benchmark_rps(g_server->port(), args);
 }
 
 }  // namespace

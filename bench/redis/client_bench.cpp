@@ -1,0 +1,162 @@
+// GET/SET throughput and latency of one client connection with 1, 16 and 256
+// concurrent coroutines, against a harness-started redis-server, and in the
+// same run redis-benchmark on the same server as the reference:
+//   -P 16 -c 50  (pipelined throughput)   vs our 256-caller throughput
+//   -P 1  -c 1   (one request at a time)  vs our 1-caller latency
+//
+//   build/bench/redis/redis_client_bench            # full run, prints a summary
+//   build/bench/redis/redis_client_bench --smoke    # tiny counts (CTest)
+#include <jeweler/redis/client.hpp>
+
+#include "redis_benchmark.hpp"
+#include "redis_server.hpp"
+
+#include <benchmark/benchmark.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace asio = boost::asio;
+using namespace jeweler;
+using namespace std::chrono_literals;
+
+namespace {
+
+test::RedisServer* g_server = nullptr;
+bool g_smoke = false;
+std::map<std::string, double> g_ops;     // name -> ops/s (best of the repetitions)
+std::map<std::string, double> g_lat_us;  // name -> mean latency µs (1 caller)
+
+struct RunResult {
+  double seconds = 0;
+  std::vector<double> latencies_us;
+  int errors = 0;
+};
+
+RunResult run_load(bool is_get, int concurrency, int total_ops) {
+  asio::io_context io;
+  auto cfg = g_server->config();
+  cfg.command_timeout = 10s;
+  cfg.health_interval = 3600s;
+  auto client = redis::make_client(io.get_executor(), cfg);
+  RunResult res;
+  res.latencies_us.reserve(total_ops);
+  int next = 0, finished = 0;
+  std::chrono::steady_clock::time_point t0;
+  const std::string value(32, 'v');  // outlives every worker (they capture by reference)
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    co_await client->wait_ready(5s);
+    // g++ 12: commands are named locals, never temporaries inside co_await.
+    auto init = redis::Command::make("SET", "bench:key", value);
+    co_await client->exec(std::move(init));
+    t0 = std::chrono::steady_clock::now();
+    for (int w = 0; w < concurrency; ++w) {
+      asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+        while (next < total_ops) {
+          ++next;
+          auto s = std::chrono::steady_clock::now();
+          auto cmd = is_get ? redis::Command::make("GET", "bench:key")
+                            : redis::Command::make("SET", "bench:key", value);
+          auto r = co_await client->exec(std::move(cmd));
+          if (!r || r->is_error()) ++res.errors;
+          res.latencies_us.push_back(
+              std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - s).count());
+        }
+        ++finished;
+      }, asio::detached);
+    }
+  }, asio::detached);
+  while (finished < concurrency) io.run_one();
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  client.reset();
+  io.run_for(10ms);
+  return res;
+}
+
+double percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::size_t k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+  return v[k];
+}
+
+void bm_client(benchmark::State& state, bool is_get) {
+  int concurrency = static_cast<int>(state.range(0));
+  int total = g_smoke ? 2000 : (concurrency == 1 ? 50000 : 400000);
+  std::string name = std::string(is_get ? "GET" : "SET") + "/c" + std::to_string(concurrency);
+  for (auto _ : state) {
+    auto r = run_load(is_get, concurrency, total);
+    state.SetIterationTime(r.seconds);
+    double ops = total / r.seconds;
+    g_ops[name] = std::max(g_ops[name], ops);
+    if (concurrency == 1) {
+      double mean = r.seconds * 1e6 / total;
+      g_lat_us[name] = g_lat_us.count(name) ? std::min(g_lat_us[name], mean) : mean;
+    }
+    state.counters["ops_per_s"] = ops;
+    state.counters["p50_us"] = percentile(r.latencies_us, 0.5);
+    state.counters["p99_us"] = percentile(r.latencies_us, 0.99);
+    state.counters["errors"] = r.errors;
+    if (r.errors) state.SkipWithError("commands failed");
+  }
+}
+
+// Runs redis-benchmark and returns requests/s per test name ("GET", "SET").
+std::map<std::string, double> redis_benchmark(const std::string& args) {
+  return jeweler::test::redis_benchmark(g_server->port(), args);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (std::string(argv[i]) == "--smoke") g_smoke = true;
+    else args.push_back(argv[i]);
+  }
+  int n = static_cast<int>(args.size());
+  test::RedisServer server(test::RedisServerOptions{.appendonly = false});
+  g_server = &server;
+  int reps = g_smoke ? 1 : 3;
+  for (bool get : {true, false}) {
+    for (int c : {1, 16, 256}) {
+      benchmark::RegisterBenchmark(get ? "client/GET" : "client/SET",
+                                   [get](benchmark::State& s) { bm_client(s, get); })
+          ->Arg(c)->UseManualTime()->Iterations(1)->Repetitions(reps)->Unit(benchmark::kMillisecond)
+          ->ReportAggregatesOnly(false);
+    }
+  }
+  benchmark::Initialize(&n, args.data());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+
+  std::string count = g_smoke ? "2000" : "400000";
+  auto pipelined = redis_benchmark("-t get,set -P 16 -c 50 -n " + count);
+  auto single = redis_benchmark("-t get,set -P 1 -c 1 -n " + std::string(g_smoke ? "2000" : "50000"));
+
+  std::printf("\n== summary (same server, same run) ==\n");
+  std::printf("redis-benchmark -P 16 -c 50: GET %.0f/s SET %.0f/s\n", pipelined["GET"], pipelined["SET"]);
+  std::printf("redis-benchmark -P 1 -c 1:   GET %.0f/s (%.1f us) SET %.0f/s (%.1f us)\n", single["GET"],
+              single["GET"] > 0 ? 1e6 / single["GET"] : 0, single["SET"],
+              single["SET"] > 0 ? 1e6 / single["SET"] : 0);
+  for (const char* op : {"GET", "SET"}) {
+    for (int c : {1, 16, 256}) {
+      std::string name = std::string(op) + "/c" + std::to_string(c);
+      std::printf("jeweler %s: %.0f ops/s (%.0f%% of redis-benchmark -P 16)\n", name.c_str(),
+                  g_ops[name], pipelined[op] > 0 ? 100.0 * g_ops[name] / pipelined[op] : 0);
+    }
+    std::string one = std::string(op) + "/c1";
+    double ref = single[op] > 0 ? 1e6 / single[op] : 0;
+    std::printf("jeweler %s 1-caller latency: %.1f us vs redis-benchmark %.1f us (%+.0f%%)\n", op,
+                g_lat_us[one], ref, ref > 0 ? 100.0 * (g_lat_us[one] - ref) / ref : 0);
+  }
+  bool ok = !g_ops.empty() && pipelined.count("GET") && single.count("GET");
+  return ok ? 0 : 1;
+}
