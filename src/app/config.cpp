@@ -32,19 +32,20 @@ const std::vector<std::string>& known_keys() {
         "REDIS_RETRY_BASE_MS", "REDIS_RETRY_MAX_MS", "REDIS_KEY_PREFIX",
         // Rate limiting (sections 3 and 6)
         "RATE_LIMIT_WINDOW_MS", "RATE_LIMIT_MAX_REQUESTS", "RATE_LIMIT_TENANT_MAX",
-        "RATE_LIMIT_API_FAIL_OPEN",
+        "RATE_LIMIT_API_FAIL_OPEN", "RATE_LIMIT_API_ALGORITHM",
         // Sessions
         "SESSION_TTL", "JWT_EXPIRES_IN", "SESSION_MAX_LIFETIME", "JWT_REFRESH_EXPIRES_IN",
-        "SESSION_MAX_PER_USER", "COOKIE_SECURE",
+        "SESSION_MAX_PER_USER", "SESSION_ACTIVITY_INTERVAL", "COOKIE_SECURE",
         // Server
         "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL", "HOST", "PORT", "TRUST_PROXY", "DATABASE_PATH",
+        "DATABASE_BUSY_TIMEOUT_MS",
         "BODY_LIMIT_BYTES", "UPLOAD_LIMIT_BYTES", "HTTP_HEADER_TIMEOUT_MS", "HTTP_IDLE_TIMEOUT_MS",
         "HTTP_THREADS", "HTTP_MAX_CONNECTIONS", "JEWELER_TEST_ROUTES",
         // Cache TTLs (section 4)
         "CACHE_TTL_KPI", "CACHE_TTL_GOLD_PRICE", "CACHE_TTL_CUSTOMER", "CACHE_TTL_PRODUCT",
         "CACHE_TTL_INVOICE", "CACHE_TTL_PERMISSIONS"};
     for (const char* name : {"AUTH", "PASSWORD_RESET", "INVOICE", "UPLOAD"})
-      for (const char* suffix : {"_MAX", "_WINDOW_MS", "_FAIL_OPEN"})
+      for (const char* suffix : {"_MAX", "_WINDOW_MS", "_FAIL_OPEN", "_ALGORITHM"})
         k.push_back(std::string("RATE_LIMIT_") + name + suffix);
     return k;
   }();

@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
   try {
     cfg = app::load_config(config_file);
     cfg.demo_data = demo_data;
+#ifdef JEWELER_HAVE_APP_ROUTES
+    app::routes::check_config(cfg);  // session, cache, rate-limit, store settings
+#endif
     http::setup_json_logging(cfg.log_level);
     // Refuses a Redis mode this build cannot run, naming the setting (a
     // client that is never run; its log lines are muted).

@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
 #include <charconv>
@@ -83,6 +84,18 @@ RouteModule test_routes_module() {
       co_return http::Response::json(o);
     });
     // GET /api/__test/ping: an /api/** route (Cache-Control: no-store).
+    // GET /__test/routes: every route of this thread's router as
+    // {"routes":[{"method","path"}]} (the OpenAPI coverage test compares it
+    // with docs/openapi.yaml).
+    const http::Router* router = &t.router;
+    t.router.get("/__test/routes", [router](http::Request&) -> asio::awaitable<http::Response> {
+      boost::json::array routes;
+      for (const auto& r : router->routes())
+        routes.push_back(boost::json::object{{"method", r->method}, {"path", r->path_template}});
+      boost::json::object o;
+      o["routes"] = std::move(routes);
+      co_return http::Response::json(o);
+    });
     t.router.get("/api/__test/ping", [](http::Request&) -> asio::awaitable<http::Response> {
       co_return http::Response::json_text("{\"pong\":true}");
     });

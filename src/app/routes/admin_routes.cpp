@@ -1,0 +1,100 @@
+// Admin routes of API.md section 4: role admin, own tenant only (the tenant
+// always comes from the caller's session, never from the request).
+#include <jeweler/app/routes/context.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace jeweler::app::routes {
+
+namespace {
+
+asio::awaitable<http::Response> cache_stats(Services& s, http::Request& req) {
+  if (auto denied = require_admin(req)) co_return std::move(*denied);
+  const Caller& c = caller(req);
+  auto held = co_await s.cache.keys_held(c.tenant());
+  if (!held) co_return from_error(held.error());
+  // Counters are this process' (per-tenant, in memory); keysHeld is Redis'.
+  auto k = s.shared->cache_stats->for_tenant(c.tenant());
+  boost::json::object o;
+  o["hits"] = k.hits;
+  o["misses"] = k.misses;
+  o["hitRatio"] = k.hit_ratio();
+  o["sets"] = k.sets;
+  o["deletes"] = k.deletes;
+  o["invalidations"] = k.invalidations;
+  o["errors"] = k.errors;
+  o["keysHeld"] = *held;
+  co_return http::Response::json(o);
+}
+
+asio::awaitable<http::Response> invalidate(Services& s, http::Request& req) {
+  if (auto denied = require_admin(req)) co_return std::move(*denied);
+  const Caller& c = caller(req);
+  Result<std::uint64_t> n = make_error_code(errc::internal);
+  auto it = req.query.find("pattern");
+  if (it != req.query.end()) {
+    if (!cache::valid_pattern(it->second))
+      co_return validation_failed(
+          "pattern must be 1..256 printable ASCII characters without spaces or braces", "pattern");
+    n = co_await s.cache.invalidate_pattern(c.tenant(), it->second);
+  } else {
+    n = co_await s.cache.invalidate_tenant(c.tenant());
+  }
+  if (!n) co_return from_error(n.error());
+  spdlog::info("{{\"msg\":\"cache invalidated\",\"requestId\":\"{}\",\"tenantId\":\"{}\",\"keys\":{}}}",
+               req.request_id, c.tenant().str(), *n);
+  boost::json::object o;
+  o["invalidated"] = *n;
+  co_return http::Response::json(o);
+}
+
+asio::awaitable<http::Response> session_stats(Services& s, http::Request& req) {
+  if (auto denied = require_admin(req)) co_return std::move(*denied);
+  const Caller& c = caller(req);
+  auto st = co_await s.sessions.tenant_stats(c.tenant());
+  if (!st) co_return from_error(st.error());
+  co_return http::Response::json(session::to_json(*st));
+}
+
+asio::awaitable<http::Response> logout_user(Services& s, http::Request& req) {
+  if (auto denied = require_admin(req)) co_return std::move(*denied);
+  const Caller& c = caller(req);
+  auto user = UserId::parse(req.params.at("userId"));
+  if (!user) co_return http::Response::make_error(404, "not_found", "User not found");
+  Result<store::User> found = make_error_code(errc::internal);
+  co_await s.blocking([&] { found = s.repo().get_user(c.tenant(), *user); });
+  if (!found) {
+    if (found.error() == make_error_code(errc::not_found))
+      co_return http::Response::make_error(404, "not_found", "User not found");
+    co_return from_error(found.error());
+  }
+  auto n = co_await s.sessions.destroy_all(c.tenant(), *user);
+  if (!n) co_return from_error(n.error());
+  spdlog::info(
+      "{{\"msg\":\"force logout\",\"requestId\":\"{}\",\"tenantId\":\"{}\",\"userId\":\"{}\","
+      "\"by\":\"{}\",\"destroyed\":{}}}",
+      req.request_id, c.tenant().str(), user->str(), c.user().str(), *n);
+  boost::json::object o;
+  o["destroyed"] = *n;
+  co_return http::Response::json(o);
+}
+
+using Fn = asio::awaitable<http::Response> (*)(Services&, http::Request&);
+
+http::Handler bind(Services& s, Fn fn) {
+  return [&s, fn](http::Request& req) { return fn(s, req); };
+}
+
+}  // namespace
+
+void add_admin_routes(ThreadContext& t, Services& s) {
+  http::RouteOptions o;
+  o.rate_limited = true;
+  o.auth_required = true;
+  t.router.get("/api/admin/cache/stats", bind(s, cache_stats), o);
+  t.router.del("/api/admin/cache", bind(s, invalidate), o);
+  t.router.get("/api/admin/sessions/stats", bind(s, session_stats), o);
+  t.router.del("/api/admin/users/{userId}/sessions", bind(s, logout_user), o);
+}
+
+}  // namespace jeweler::app::routes

@@ -1,0 +1,378 @@
+// /api/auth/** (API.md section 2): login, 2FA verification with token
+// rotation, logout, refresh, me, the caller's sessions, force logout,
+// password reset, permissions.
+#include <jeweler/app/routes/context.hpp>
+#include <jeweler/ratelimit/headers.hpp>
+#include <jeweler/store/crypto.hpp>
+#include <jeweler/store/json.hpp>
+
+#include <boost/json/array.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace jeweler::app::routes {
+
+namespace {
+
+constexpr std::size_t kMaxPassword = 1024;
+
+// --- cookies ------------------------------------------------------------------
+
+std::string session_cookie(const Shared& sh, const std::string& token, const session::Session& s) {
+  std::int64_t max_age = std::max<std::int64_t>(0, (s.absolute_expiry - now_ms()) / 1000);
+  std::string c = "sid=" + token + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+                  std::to_string(max_age);
+  if (sh.cookie_secure) c += "; Secure";
+  return c;
+}
+
+std::string clear_cookie(const Shared& sh) {
+  std::string c = "sid=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0";
+  if (sh.cookie_secure) c += "; Secure";
+  return c;
+}
+
+http::Response issued(const Shared& sh, const session::IssuedSession& is) {
+  boost::json::object o;
+  o["token"] = is.token;
+  o["session"] = session::to_json(is.session);
+  auto res = http::Response::json(o);
+  res.headers.add("Set-Cookie", session_cookie(sh, is.token, is.session));
+  return res;
+}
+
+// --- body fields ----------------------------------------------------------------
+
+/// A required string field of 1..max bytes; 422 otherwise.
+std::optional<std::string> required_string(const boost::json::object& body, std::string_view name,
+                                           std::size_t max, http::Response& error) {
+  const auto* v = body.if_contains(name);
+  if (!v || !v->is_string()) {
+    error = validation_failed(std::string(name) + " is required (a string)", std::string(name));
+    return std::nullopt;
+  }
+  const auto& s = v->as_string();
+  if (s.empty() || s.size() > max || !store::valid_utf8(s)) {
+    error = validation_failed(std::string(name) + " must be 1.." + std::to_string(max) +
+                                  " characters of valid UTF-8",
+                              std::string(name));
+    return std::nullopt;
+  }
+  return std::string(s);
+}
+
+/// An optional string field; 422 when present but not a string of <= max bytes.
+bool optional_string(const boost::json::object& body, std::string_view name, std::size_t max,
+                     std::optional<std::string>& out, http::Response& error) {
+  const auto* v = body.if_contains(name);
+  if (!v || v->is_null()) return true;
+  if (!v->is_string() || v->as_string().size() > max || !store::valid_utf8(v->as_string())) {
+    error = validation_failed(std::string(name) + " must be a string of at most " +
+                                  std::to_string(max) + " characters",
+                              std::string(name));
+    return false;
+  }
+  out = std::string(v->as_string());
+  return true;
+}
+
+// --- rate limits applied by handlers ----------------------------------------------
+
+/// Checks `names` (with `account` for the per-account limits); stores the
+/// headers for the rate-limit middleware. A refusal is returned as the answer.
+asio::awaitable<std::optional<http::Response>> check_limits(Services& s, http::Request& req,
+                                                            std::vector<std::string> names,
+                                                            std::string_view account,
+                                                            ratelimit::Outcome& out) {
+  const std::string xff = forwarded_for(req);
+  auto f = facts(req, xff, account);
+  out = co_await s.ratelimit.apply(f, std::move(names));
+  HandlerRateLimit h;
+  h.headers = out.headers;
+  req.context.set(std::move(h));
+  if (!out.allowed()) co_return outcome_response(out);
+  co_return std::nullopt;
+}
+
+/// After a failed credential: counts it against `limiter` (auth) and updates
+/// the headers with the counts after this failure.
+asio::awaitable<void> count_failure(Services& s, http::Request& req, std::string_view account,
+                                    const ratelimit::Outcome& before) {
+  const std::string xff = forwarded_for(req);
+  auto f = facts(req, xff, account);
+  auto after = co_await s.ratelimit.record_failure(f, "auth");
+  if (after.verdict == ratelimit::Outcome::Verdict::unavailable) co_return;
+  ratelimit::Decision merged = before.decision;
+  for (const auto& r : after.decision.results) {
+    auto it = std::find_if(merged.results.begin(), merged.results.end(),
+                           [&](const ratelimit::LimitResult& m) { return m.policy == r.policy; });
+    if (it != merged.results.end()) *it = r;
+    else merged.results.push_back(r);
+  }
+  merged.allowed = true;  // this request was answered (401), not refused
+  for (auto& r : merged.results) r.allowed = true;
+  HandlerRateLimit h;
+  h.headers = ratelimit::rate_limit_headers(merged);
+  req.context.set(std::move(h));
+}
+
+std::string client_ip(Services& s, const http::Request& req) {
+  const std::string xff = forwarded_for(req);
+  return s.ratelimit.client_ip(facts(req, xff));
+}
+
+std::string email_digest(std::string_view email) {
+  return store::crypto::sha256_hex(email).substr(0, 16);
+}
+
+// --- handlers ----------------------------------------------------------------------
+
+asio::awaitable<http::Response> login(Services& s, http::Request& req) {
+  http::Response error;
+  auto body = json_object_body(req, error);
+  if (!body) co_return error;
+  auto email = required_string(*body, "email", 254, error);
+  if (!email) co_return error;
+  auto password = required_string(*body, "password", kMaxPassword, error);
+  if (!password) co_return error;
+  std::optional<std::string> tenant_text, device_id;
+  if (!optional_string(*body, "tenantId", 64, tenant_text, error)) co_return error;
+  if (!optional_string(*body, "deviceId", session::limits::device_id, device_id, error))
+    co_return error;
+  std::optional<TenantId> tenant;
+  if (tenant_text) {
+    tenant = TenantId::parse(*tenant_text);
+    if (!tenant) co_return validation_failed("tenantId is not a valid tenant id", "tenantId");
+  }
+  const std::string account = store::normalize_email(*email);
+
+  ratelimit::Outcome limits;
+  std::vector<std::string> names = {"api", "auth"};
+  if (auto refused = co_await check_limits(s, req, std::move(names), account, limits))
+    co_return std::move(*refused);
+
+  // Same work whether the account exists or not: an unknown email (or one
+  // that is ambiguous across tenants) is verified against a dummy hash.
+  Result<store::User> user = make_error_code(errc::not_found);
+  bool ok = false;
+  co_await s.blocking([&] {
+    user = s.repo().find_login_user(tenant, account);
+    if (user) ok = store::crypto::verify_password(*password, user->password_hash);
+    else store::crypto::verify_password_dummy(*password);
+  });
+  if (!user && is_unavailable(user.error())) co_return http::Response::from_error(user.error());
+  if (!ok) {
+    co_await count_failure(s, req, account, limits);
+    spdlog::info("{{\"msg\":\"login failed\",\"requestId\":\"{}\",\"account\":\"{}\"}}",
+                 req.request_id, email_digest(account));
+    co_return http::Response::make_error(401, "unauthorized", "Invalid email or password");
+  }
+
+  session::NewSession in{.tenant_id = user->tenant_id,
+                         .user_id = user->id,
+                         .email = user->email,
+                         .role = std::string(store::to_string(user->role))};
+  in.device.user_agent = std::string(req.header("User-Agent").value_or(""));
+  if (in.device.user_agent.size() > session::limits::user_agent)
+    in.device.user_agent.resize(session::limits::user_agent);
+  in.device.ip = client_ip(s, req);
+  in.device.device_id = device_id.value_or("");
+  in.two_factor_verified = !user->two_factor_enabled();
+  auto created = co_await s.sessions.create(std::move(in));
+  if (!created) co_return from_error(created.error());
+  spdlog::info(
+      "{{\"msg\":\"login\",\"requestId\":\"{}\",\"userId\":\"{}\",\"tenantId\":\"{}\","
+      "\"sessionId\":\"{}\",\"twoFactorPending\":{}}}",
+      req.request_id, user->id.str(), user->tenant_id.str(), created->session.id,
+      user->two_factor_enabled() ? "true" : "false");
+  co_return issued(*s.shared, *created);
+}
+
+asio::awaitable<http::Response> verify_2fa(Services& s, http::Request& req) {
+  const Caller& c = caller(req);
+  http::Response error;
+  auto body = json_object_body(req, error);
+  if (!body) co_return error;
+  auto code = required_string(*body, "code", 16, error);
+  if (!code) co_return error;
+  if (code->size() != 6 || !std::all_of(code->begin(), code->end(), [](char ch) {
+        return ch >= '0' && ch <= '9';
+      }))
+    co_return validation_failed("code must be 6 digits", "code");
+
+  ratelimit::Outcome limits;
+  std::vector<std::string> names = {"api", "auth"};
+  if (auto refused = co_await check_limits(s, req, std::move(names), c.session.email, limits))
+    co_return std::move(*refused);
+
+  Result<store::User> user = make_error_code(errc::not_found);
+  co_await s.blocking([&] { user = s.repo().get_user(c.tenant(), c.user()); });
+  if (!user) co_return from_error(user.error());
+  if (!user->two_factor_enabled())
+    co_return http::Response::make_error(409, "conflict",
+                                         "Two-factor authentication is not enabled for this user");
+  auto step = store::crypto::verify_totp(*user->totp_secret, *code, now_ms() / 1000);
+  if (!step) {
+    co_await count_failure(s, req, c.session.email, limits);
+    co_return http::Response::make_error(401, "unauthorized", "Invalid two-factor code");
+  }
+  session::SessionPatch patch;
+  patch.two_factor_verified = true;
+  auto rotated = co_await s.sessions.rotate(c.token, std::move(patch));
+  if (!rotated) co_return from_error(rotated.error());
+  if (!*rotated) co_return http::Response::make_error(401, "unauthorized", "Session ended");
+  co_return issued(*s.shared, **rotated);
+}
+
+asio::awaitable<http::Response> logout(Services& s, http::Request& req) {
+  const Caller& c = caller(req);
+  auto r = co_await s.sessions.destroy(c.token);
+  if (!r) co_return from_error(r.error());
+  auto res = http::Response::no_content();
+  res.headers.add("Set-Cookie", clear_cookie(*s.shared));
+  co_return res;
+}
+
+asio::awaitable<http::Response> refresh(Services& s, http::Request& req) {
+  const Caller& c = caller(req);
+  auto r = co_await s.sessions.extend(c.token);
+  if (!r) co_return from_error(r.error());
+  if (!*r) co_return http::Response::make_error(401, "unauthorized", "Session ended");
+  boost::json::object o;
+  o["session"] = session::to_json(**r);
+  co_return http::Response::json(o);
+}
+
+asio::awaitable<http::Response> me(Services& s, http::Request& req) {
+  const Caller& c = caller(req);
+  Result<store::User> user = make_error_code(errc::not_found);
+  co_await s.blocking([&] { user = s.repo().get_user(c.tenant(), c.user()); });
+  if (!user) {
+    if (user.error() == make_error_code(errc::not_found))  // deleted since login
+      co_return http::Response::make_error(401, "unauthorized", "Account not found");
+    co_return from_error(user.error());
+  }
+  boost::json::object o;
+  o["session"] = session::to_json(c.session);
+  o["user"] = store::to_json(*user);
+  co_return http::Response::json(o);
+}
+
+asio::awaitable<http::Response> list_sessions(Services& s, http::Request& req) {
+  const Caller& c = caller(req);
+  auto r = co_await s.sessions.list(c.tenant(), c.user());
+  if (!r) co_return from_error(r.error());
+  co_return http::Response::json(session::to_sessions_json(*r, c.session.id));
+}
+
+asio::awaitable<http::Response> delete_session(Services& s, http::Request& req) {
+  const Caller& c = caller(req);
+  const std::string& id = req.params.at("id");
+  if (id.empty() || id.size() > 64)
+    co_return http::Response::make_error(404, "not_found", "No such session");
+  auto r = co_await s.sessions.destroy_by_id(c.tenant(), c.user(), id);
+  if (!r) {
+    if (r.error() == make_error_code(errc::invalid_argument))
+      co_return http::Response::make_error(404, "not_found", "No such session");
+    co_return from_error(r.error());
+  }
+  if (!*r) co_return http::Response::make_error(404, "not_found", "No such session");
+  co_return http::Response::no_content();
+}
+
+asio::awaitable<http::Response> delete_all_sessions(Services& s, http::Request& req) {
+  const Caller& c = caller(req);
+  bool keep = false;
+  if (auto it = req.query.find("keepCurrent"); it != req.query.end()) {
+    if (it->second == "true" || it->second == "1") keep = true;
+    else if (it->second == "false" || it->second == "0") keep = false;
+    else co_return http::Response::make_error(400, "bad_request", "keepCurrent must be true or false");
+  }
+  std::optional<std::string> keep_id;
+  if (keep) keep_id = c.session.id;
+  auto r = co_await s.sessions.destroy_all(c.tenant(), c.user(), keep_id);
+  if (!r) co_return from_error(r.error());
+  boost::json::object o;
+  o["destroyed"] = *r;
+  auto res = http::Response::json(o);
+  if (!keep) res.headers.add("Set-Cookie", clear_cookie(*s.shared));
+  co_return res;
+}
+
+asio::awaitable<http::Response> password_reset(Services& s, http::Request& req) {
+  http::Response error;
+  auto body = json_object_body(req, error);
+  if (!body) co_return error;
+  auto email = required_string(*body, "email", 254, error);
+  if (!email) co_return error;
+  if (!store::valid_email(*email)) co_return validation_failed("email is not an email address", "email");
+  const std::string account = store::normalize_email(*email);
+  ratelimit::Outcome limits;
+  std::vector<std::string> names = {"api", "passwordReset"};
+  if (auto refused = co_await check_limits(s, req, std::move(names), account, limits))
+    co_return std::move(*refused);
+  // The reset itself (mail with a one-time link) is out of scope: logged
+  // with a digest of the address, never the address.
+  spdlog::info("{{\"msg\":\"password reset requested\",\"requestId\":\"{}\",\"account\":\"{}\"}}",
+               req.request_id, email_digest(account));
+  boost::json::object o;
+  o["status"] = "accepted";
+  o["message"] = "If an account exists for this address, a reset link has been sent";
+  co_return http::Response::json(o, 202);
+}
+
+asio::awaitable<http::Response> permissions(Services& s, http::Request& req) {
+  const Caller& c = caller(req);
+  cache::PermissionsLoader loader = [&s, &c]() -> asio::awaitable<Result<cache::Permissions>> {
+    Result<std::vector<std::string>> p = make_error_code(errc::internal);
+    co_await s.blocking([&] { p = s.repo().user_permissions(c.tenant(), c.user()); });
+    if (!p) co_return p.error();
+    co_return std::move(*p);
+  };
+  auto r = co_await s.cache.get_or_set_permissions(c.tenant(), c.user(), loader);
+  if (!r) co_return from_error(r.error());
+  boost::json::object o;
+  o["role"] = c.session.role;
+  o["permissions"] = cache::to_json(r->value);
+  auto res = http::Response::json(o);
+  set_x_cache(res, r->hit());
+  co_return res;
+}
+
+using Fn = asio::awaitable<http::Response> (*)(Services&, http::Request&);
+
+http::Handler bind(Services& s, Fn fn) {
+  return [&s, fn](http::Request& req) { return fn(s, req); };
+}
+
+}  // namespace
+
+void add_auth_routes(ThreadContext& t, Services& s) {
+  http::RouteOptions open;  // no session needed; limits applied by the handler
+  open.rate_limited = true;
+  open.rate_limit_policy = "handler";
+  t.router.post("/api/auth/login", bind(s, login), open);
+  t.router.post("/api/auth/password-reset", bind(s, password_reset), open);
+
+  http::RouteOptions before_2fa;  // reachable before the second factor
+  before_2fa.rate_limited = true;
+  before_2fa.auth_required = true;
+  before_2fa.allow_unverified_2fa = true;
+  t.router.post("/api/auth/logout", bind(s, logout), before_2fa);
+  t.router.get("/api/auth/me", bind(s, me), before_2fa);
+  auto verify = before_2fa;
+  verify.rate_limit_policy = "handler";
+  t.router.post("/api/auth/2fa/verify", bind(s, verify_2fa), verify);
+
+  http::RouteOptions authed;
+  authed.rate_limited = true;
+  authed.auth_required = true;
+  t.router.post("/api/auth/refresh", bind(s, refresh), authed);
+  t.router.get("/api/auth/sessions", bind(s, list_sessions), authed);
+  t.router.del("/api/auth/sessions", bind(s, delete_all_sessions), authed);
+  t.router.del("/api/auth/sessions/{id}", bind(s, delete_session), authed);
+  t.router.get("/api/auth/permissions", bind(s, permissions), authed);
+}
+
+}  // namespace jeweler::app::routes

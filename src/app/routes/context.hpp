@@ -1,0 +1,137 @@
+// What every route handler of the platform API (API.md sections 2-4) works
+// with: the process-wide objects (options, statistics, the store), the
+// per-thread services (sessions, cache, rate limiter on the thread's Redis
+// client), the authenticated caller of a request, and small helpers to read
+// JSON bodies and answer in API.md's error shape. Internal to src/app/routes.
+#pragma once
+
+#include <jeweler/app/app.hpp>
+#include <jeweler/cache/cache.hpp>
+#include <jeweler/core/ids.hpp>
+#include <jeweler/http/types.hpp>
+#include <jeweler/ratelimit/fallback.hpp>
+#include <jeweler/ratelimit/limiter.hpp>
+#include <jeweler/ratelimit/middleware.hpp>
+#include <jeweler/ratelimit/stats.hpp>
+#include <jeweler/session/session.hpp>
+#include <jeweler/store/blocking.hpp>
+#include <jeweler/store/model.hpp>
+#include <jeweler/store/repository.hpp>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/value.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace jeweler::app::routes {
+
+namespace asio = boost::asio;
+
+/// Process-wide, built once by init_process (thread-safe or read-only).
+struct Shared {
+  std::shared_ptr<const session::Options> session_options;
+  std::shared_ptr<session::Stats> session_stats;
+  std::shared_ptr<const cache::Options> cache_options;
+  std::shared_ptr<cache::Stats> cache_stats;
+  std::shared_ptr<const ratelimit::MiddlewareConfig> ratelimit_config;
+  std::shared_ptr<ratelimit::Stats> ratelimit_stats;
+  std::shared_ptr<ratelimit::Fallback> ratelimit_fallback;
+  std::shared_ptr<store::Repository> repo;    // thread-safe, blocking: call through pool
+  std::shared_ptr<store::BlockingPool> pool;  // SQLite, Argon2id, file writes
+  bool cookie_secure = true;
+  std::int64_t upload_limit = 10 << 20;
+};
+
+/// Per thread: services on that thread's redis::Client.
+struct Services {
+  std::shared_ptr<Shared> shared;
+  session::SessionService sessions;
+  cache::CacheService cache;
+  ratelimit::Limiter limiter;
+  ratelimit::Middleware ratelimit;
+
+  Services(redis::Client& client, std::shared_ptr<Shared> s);
+
+  /// Runs `fn` (a blocking store call) on the blocking pool; the coroutine
+  /// resumes on its own thread.
+  template <class Fn>
+  asio::awaitable<void> blocking(Fn&& fn) {
+    co_await shared->pool->run_blocking(std::function<void()>(std::forward<Fn>(fn)));
+  }
+  store::Repository& repo() { return *shared->repo; }
+};
+
+/// The authenticated caller, stored in the request context by the
+/// authentication middleware (http::Request::context.get<Caller>()).
+struct Caller {
+  session::Session session;
+  std::string token;  // the raw token of this request (never logged)
+  const TenantId& tenant() const noexcept { return session.tenant_id; }
+  const UserId& user() const noexcept { return session.user_id; }
+  bool is_admin() const noexcept { return session.role == "admin"; }
+};
+
+/// The caller of a route registered with auth_required (the authorization
+/// middleware guarantees it is there before the handler runs).
+const Caller& caller(const http::Request& req);
+
+/// Rate-limit headers a handler produced itself (login, 2FA, password reset:
+/// limits that need the body); the rate-limit middleware copies them onto
+/// the response.
+struct HandlerRateLimit {
+  std::vector<ratelimit::Header> headers;
+};
+
+/// The request facts for the rate limiter (peer, `xff` = forwarded_for(req),
+/// the caller when authenticated, `account` for auth limits). The result
+/// refers to `req`, `xff` and `account`.
+ratelimit::RequestFacts facts(const http::Request& req, const std::string& xff,
+                              std::string_view account = {});
+/// X-Forwarded-For of the request, every line joined with ",".
+std::string forwarded_for(const http::Request& req);
+
+// --- answers ---------------------------------------------------------------
+
+/// 422 validation_failed with {"field": ...} when a field is named.
+http::Response validation_failed(std::string message, std::string field = {});
+/// 400 invalid_json.
+http::Response invalid_json();
+/// store::Problem -> 422 validation_failed naming the field.
+http::Response from_problem(const store::Problem& p);
+/// A service/store error -> API error (via http::Response::from_error),
+/// with `problem` for invalid_argument when given.
+http::Response from_error(const boost::system::error_code& ec, const store::Problem* problem = nullptr);
+/// A rate-limit refusal (429 with policy/retryAfter, or 503 when a
+/// fail-closed limit cannot reach Redis) with its headers.
+http::Response outcome_response(const ratelimit::Outcome& o);
+/// 403 forbidden unless the caller is an admin; std::nullopt when allowed.
+std::optional<http::Response> require_admin(const http::Request& req);
+
+/// Parses the body as a JSON object: std::nullopt + `error` filled when the
+/// body is not JSON (400 invalid_json) or not an object (422).
+std::optional<boost::json::object> json_object_body(const http::Request& req,
+                                                    http::Response& error);
+
+/// Sets X-Cache: HIT or MISS.
+void set_x_cache(http::Response& res, bool hit);
+
+/// Current Unix time in ms (wall clock).
+std::int64_t now_ms();
+
+// --- route groups (one file each) -------------------------------------------
+
+/// Authentication middleware (identify), authorization (401/403/2FA) and the
+/// rate-limit middleware: fill t.slots.
+void install_middleware(ThreadContext& t, Services& s);
+/// /api/auth/** (auth_routes.cpp).
+void add_auth_routes(ThreadContext& t, Services& s);
+/// /api/dashboard/kpi, /api/gold-price, customers, products, invoices,
+/// uploads (business_routes.cpp).
+void add_business_routes(ThreadContext& t, Services& s);
+/// /api/admin/** (admin_routes.cpp).
+void add_admin_routes(ThreadContext& t, Services& s);
+
+}  // namespace jeweler::app::routes

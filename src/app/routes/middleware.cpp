@@ -1,0 +1,181 @@
+// The three middleware of the platform API, in the order build_pipeline runs
+// them (docs/routes.md):
+//
+//   authenticate (slot)  identify the caller from `Authorization: Bearer` or
+//                        the `sid` cookie; Redis down -> 503; user-agent
+//                        change -> session destroyed + 401. Never answers 401
+//                        for a missing/unknown token itself, so that the rate
+//                        limiter still counts (by IP) anonymous requests.
+//   rate_limit (slot)    the `api` limiter (+ api-tenant) and the route's own
+//                        limiter (`invoice`, `upload`); limits that need the
+//                        body (auth, passwordReset) are applied by the handler
+//                        (RouteOptions::rate_limit_policy == "handler").
+//   authorize (extra)    401 without a session, 403 two_factor_required
+//                        before 2FA verification.
+#include <jeweler/app/routes/context.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace jeweler::app::routes {
+
+namespace {
+
+constexpr std::size_t kTokenLength = 43;
+
+bool token_shaped(std::string_view t) noexcept {
+  if (t.size() != kTokenLength) return false;
+  for (char c : t) {
+    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+/// The token of the request: `Authorization: Bearer <t>` first, else the
+/// `sid` cookie. Empty when none is present.
+std::string request_token(const http::Request& req) {
+  if (auto auth = req.header("Authorization")) {
+    std::string_view a = trim(*auth);
+    if (a.size() > 7 && http::iequals(a.substr(0, 7), "Bearer ")) return std::string(trim(a.substr(7)));
+  }
+  for (const auto& [name, value] : req.headers.all()) {
+    if (!http::iequals(name, "Cookie")) continue;
+    std::string_view rest = value;
+    while (!rest.empty()) {
+      auto semi = rest.find(';');
+      std::string_view pair = trim(rest.substr(0, semi));
+      rest = semi == std::string_view::npos ? std::string_view{} : rest.substr(semi + 1);
+      auto eq = pair.find('=');
+      if (eq != std::string_view::npos && trim(pair.substr(0, eq)) == "sid")
+        return std::string(trim(pair.substr(eq + 1)));
+    }
+  }
+  return {};
+}
+
+const http::RouteOptions* route_options(const http::Request& req) {
+  return req.route ? &req.route->options : nullptr;
+}
+
+http::Response unauthorized(std::string message = "Authentication required") {
+  return http::Response::make_error(401, "unauthorized", std::move(message));
+}
+
+void add_headers(http::Response& res, const std::vector<ratelimit::Header>& headers) {
+  for (const auto& h : headers) res.headers.set(h.name, h.value);
+}
+
+http::Middleware authenticate(Services& s) {
+  return [&s](http::Request& req, http::Next next) -> asio::awaitable<http::Response> {
+    const auto* o = route_options(req);
+    if (!o || !o->auth_required) co_return co_await next(req);
+    std::string token = request_token(req);
+    if (!token_shaped(token)) co_return co_await next(req);  // authorize answers 401
+
+    const std::string xff = forwarded_for(req);
+    session::DeviceSeen seen;
+    seen.user_agent = std::string(req.header("User-Agent").value_or(""));
+    seen.ip = s.ratelimit.client_ip(facts(req, xff));
+    auto found = co_await s.sessions.get(token, seen);
+    if (!found) {
+      if (!is_unavailable(found.error()))
+        spdlog::error("{{\"msg\":\"session lookup failed\",\"requestId\":\"{}\",\"error\":\"{}\"}}",
+                      req.request_id, found.error().message());
+      // Never "logged out" because Redis had a blip: 503, retry.
+      co_return http::Response::from_error(found.error());
+    }
+    if (!*found) co_return co_await next(req);
+    auto& lookup = **found;
+    if (lookup.user_agent_changed) {
+      // Possible hijack (API.md section 2): end the session, answer 401.
+      auto destroyed = co_await s.sessions.destroy(token);
+      (void)destroyed;
+      spdlog::warn(
+          "{{\"msg\":\"session destroyed: user agent changed\",\"requestId\":\"{}\",\"userId\":\"{}\","
+          "\"tenantId\":\"{}\",\"sessionId\":\"{}\"}}",
+          req.request_id, lookup.session.user_id.str(), lookup.session.tenant_id.str(),
+          lookup.session.id);
+      co_return unauthorized("Session ended: the client changed");
+    }
+    if (lookup.ip_changed)
+      spdlog::info(
+          "{{\"msg\":\"session used from a new IP\",\"requestId\":\"{}\",\"userId\":\"{}\","
+          "\"tenantId\":\"{}\",\"sessionId\":\"{}\"}}",
+          req.request_id, lookup.session.user_id.str(), lookup.session.tenant_id.str(),
+          lookup.session.id);
+    req.context.user_id = lookup.session.user_id.str();
+    req.context.tenant_id = lookup.session.tenant_id.str();
+    req.context.role = lookup.session.role;
+    req.context.set(Caller{std::move(lookup.session), std::move(token)});
+    co_return co_await next(req);
+  };
+}
+
+http::Middleware rate_limit(Services& s) {
+  return [&s](http::Request& req, http::Next next) -> asio::awaitable<http::Response> {
+    const auto* o = route_options(req);
+    if (!o || !o->rate_limited) co_return co_await next(req);
+    if (o->rate_limit_policy == "handler") {
+      auto res = co_await next(req);
+      if (const auto* h = req.context.get<HandlerRateLimit>()) add_headers(res, h->headers);
+      co_return res;
+    }
+    std::vector<std::string> names;
+    names.emplace_back("api");
+    if (!o->rate_limit_policy.empty()) names.push_back(o->rate_limit_policy);
+    const std::string xff = forwarded_for(req);
+    auto f = facts(req, xff);
+    auto outcome = co_await s.ratelimit.apply(f, std::move(names));
+    if (!outcome.allowed()) {
+      auto res = outcome_response(outcome);
+      co_return res;
+    }
+    auto res = co_await next(req);
+    add_headers(res, outcome.headers);
+    co_return res;
+  };
+}
+
+http::Middleware authorize() {
+  return [](http::Request& req, http::Next next) -> asio::awaitable<http::Response> {
+    const auto* o = route_options(req);
+    if (!o || !o->auth_required) co_return co_await next(req);
+    const auto* c = req.context.get<Caller>();
+    if (!c) co_return unauthorized();
+    if (!c->session.two_factor_verified && !o->allow_unverified_2fa)
+      co_return http::Response::make_error(403, "two_factor_required",
+                                           "Two-factor verification required: POST /api/auth/2fa/verify");
+    co_return co_await next(req);
+  };
+}
+
+}  // namespace
+
+http::Response outcome_response(const ratelimit::Outcome& o) {
+  boost::json::object extra;
+  http::Response res;
+  if (o.status == 429) {
+    extra["policy"] = o.policy;
+    extra["retryAfter"] = o.retry_after;
+    res = http::Response::make_error(429, "rate_limited", o.message, std::move(extra));
+  } else {
+    res = http::Response::make_error(503, "service_unavailable", o.message);
+  }
+  add_headers(res, o.headers);
+  return res;
+}
+
+void install_middleware(ThreadContext& t, Services& s) {
+  t.slots.authenticate = authenticate(s);
+  t.slots.rate_limit = rate_limit(s);
+  t.slots.extra.push_back(authorize());
+}
+
+}  // namespace jeweler::app::routes

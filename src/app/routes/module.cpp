@@ -1,0 +1,139 @@
+// The platform API module: wiring only. What each piece does is in the file
+// named after it (middleware.cpp, auth_routes.cpp, business_routes.cpp,
+// admin_routes.cpp); docs/routes.md has the design.
+#include <jeweler/app/routes/context.hpp>
+#include <jeweler/app/routes/module.hpp>
+#include <jeweler/store/crypto.hpp>
+#include <jeweler/store/demo_data.hpp>
+#include <jeweler/store/sqlite_repository.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+namespace jeweler::app::routes {
+
+namespace {
+
+store::Options store_options(const ServerConfig& cfg) {
+  auto o = store::Options::from_env(cfg.lookup);
+  o.database_path = cfg.database_path;
+  o.upload_limit_bytes = static_cast<std::int64_t>(cfg.upload_limit);
+  return o;
+}
+
+std::shared_ptr<Shared> make_shared_state(const ServerConfig& cfg) {
+  auto s = std::make_shared<Shared>();
+  s->session_options = std::make_shared<const session::Options>(session::Options::from_env(cfg.lookup));
+  s->session_stats = std::make_shared<session::Stats>();
+  s->cache_options = std::make_shared<const cache::Options>(cache::Options::from_env(cfg.lookup));
+  s->cache_stats = std::make_shared<cache::Stats>();
+  s->ratelimit_config = std::make_shared<const ratelimit::MiddlewareConfig>(
+      ratelimit::MiddlewareConfig::from_env(cfg.lookup));
+  s->ratelimit_stats = std::make_shared<ratelimit::Stats>();
+  s->ratelimit_fallback = std::make_shared<ratelimit::Fallback>();
+  s->cookie_secure = cfg.cookie_secure;
+  s->upload_limit = static_cast<std::int64_t>(cfg.upload_limit);
+  return s;
+}
+
+// /metrics: the services' process-wide counters, written into the families
+// the registry pre-registered (docs/server.md, Metrics).
+void add_collectors(http::metrics::Registry& registry, const std::shared_ptr<Shared>& s) {
+  registry.add_collector([s](http::metrics::Writer& w) {
+    for (const auto& [policy, c] : s->ratelimit_stats->snapshot()) {
+      const char* help = "Rate-limit decisions by policy";
+      w.counter("jeweler_ratelimit_decisions_total", help, {{"policy", policy}, {"decision", "allowed"}},
+                static_cast<double>(c.allowed));
+      w.counter("jeweler_ratelimit_decisions_total", help, {{"policy", policy}, {"decision", "rejected"}},
+                static_cast<double>(c.rejected));
+      w.counter("jeweler_ratelimit_decisions_total", help,
+                {{"policy", policy}, {"decision", "unavailable"}}, static_cast<double>(c.unavailable));
+      w.counter("jeweler_ratelimit_fallback_total",
+                "Rate-limit decisions made by the in-process fallback (Redis unreachable)",
+                {{"policy", policy}}, static_cast<double>(c.fallback));
+    }
+    for (const auto& [ns, c] : s->cache_stats->by_namespace()) {
+      const char* help = "Cache lookups by namespace and result";
+      w.counter("jeweler_cache_requests_total", help, {{"namespace", ns}, {"result", "hit"}},
+                static_cast<double>(c.hits));
+      w.counter("jeweler_cache_requests_total", help, {{"namespace", ns}, {"result", "miss"}},
+                static_cast<double>(c.misses));
+      w.counter("jeweler_cache_errors_total", "Cache operations that failed (Redis, bad data)",
+                {{"namespace", ns}}, static_cast<double>(c.errors));
+    }
+    auto active = s->session_stats->last_active();
+    if (active >= 0)
+      w.gauge("jeweler_sessions_active", "Live sessions (all tenants)", {}, static_cast<double>(active));
+    auto sc = s->session_stats->snapshot();
+    w.counter("jeweler_sessions_created_total", "Sessions created (logins)", {},
+              static_cast<double>(sc.created));
+    w.counter("jeweler_sessions_destroyed_total", "Sessions destroyed on request", {},
+              static_cast<double>(sc.destroyed));
+    w.counter("jeweler_sessions_expired_total", "Sessions found expired", {},
+              static_cast<double>(sc.expired));
+  });
+}
+
+// Thread 0 refreshes the live-session gauge every 10 s (one SCARD-like read
+// per tenant index; see SessionService::active_sessions).
+asio::awaitable<void> refresh_active_sessions(Services& s, const Readiness& readiness) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!readiness.shutting_down.load()) {
+    auto r = co_await s.sessions.active_sessions();
+    (void)r;  // failures are counted by the service; the gauge keeps its last value
+    timer.expires_after(std::chrono::seconds(10));
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) break;
+  }
+}
+
+}  // namespace
+
+void check_config(const ServerConfig& cfg) {
+  session::Options::from_env(cfg.lookup).validate();
+  (void)cache::Options::from_env(cfg.lookup);
+  (void)ratelimit::MiddlewareConfig::from_env(cfg.lookup);
+  (void)store_options(cfg);
+}
+
+RouteModule module() {
+  RouteModule m;
+  m.name = "platform";
+  m.init_process = [](ProcessContext& p) {
+    auto s = make_shared_state(p.config);
+    store::crypto::init();
+    auto repo = store::SqliteRepository::open(store_options(p.config));
+    if (!repo)
+      throw std::runtime_error("cannot open the database " + p.config.database_path + ": " +
+                               repo.error().message());
+    s->repo = std::shared_ptr<store::Repository>(std::move(*repo));
+    if (p.config.demo_data) {
+      auto loaded = store::load_demo_data(*s->repo, now_ms());
+      if (!loaded) throw std::runtime_error("cannot create the demo data: " + loaded.error().message());
+      spdlog::info("{{\"msg\":\"{}\"}}", *loaded ? "demo data created (tenants aurum and argent)"
+                                                 : "database holds data: demo data not created");
+    }
+    s->pool = std::make_shared<store::BlockingPool>(4);
+    add_collectors(p.metrics, s);
+    p.shared.put(s);
+  };
+  m.init_thread = [](ThreadContext& t) {
+    auto shared = t.shared.get<Shared>();
+    auto& s = t.own(std::make_unique<Services>(t.redis, shared));
+    install_middleware(t, s);
+    add_auth_routes(t, s);
+    add_business_routes(t, s);
+    add_admin_routes(t, s);
+    if (t.index == 0)
+      asio::co_spawn(t.executor, refresh_active_sessions(s, t.readiness), asio::detached);
+  };
+  return m;
+}
+
+}  // namespace jeweler::app::routes

@@ -1,0 +1,103 @@
+// Helpers shared by the route files: per-thread services, request facts for
+// the rate limiter, JSON bodies and API.md error answers.
+#include <jeweler/app/routes/context.hpp>
+
+#include <boost/json/parse.hpp>
+
+#include <chrono>
+#include <stdexcept>
+
+namespace jeweler::app::routes {
+
+Services::Services(redis::Client& client, std::shared_ptr<Shared> s)
+    : shared(std::move(s)),
+      sessions(client, shared->session_options, shared->session_stats),
+      cache(client, shared->cache_options, shared->cache_stats),
+      limiter(client, shared->ratelimit_stats, shared->ratelimit_fallback),
+      ratelimit(limiter, shared->ratelimit_config) {}
+
+const Caller& caller(const http::Request& req) {
+  const auto* c = req.context.get<Caller>();
+  // Only reachable through a route registered without auth_required: a bug.
+  if (!c) throw std::logic_error("route needs auth_required");
+  return *c;
+}
+
+std::string forwarded_for(const http::Request& req) {
+  std::string out;
+  for (const auto& [name, value] : req.headers.all()) {
+    if (!http::iequals(name, "X-Forwarded-For")) continue;
+    if (!out.empty()) out += ',';
+    out += value;
+  }
+  return out;
+}
+
+ratelimit::RequestFacts facts(const http::Request& req, const std::string& xff,
+                              std::string_view account) {
+  ratelimit::RequestFacts f;
+  f.peer = req.peer_address;
+  f.x_forwarded_for = xff;
+  if (const auto* c = req.context.get<Caller>()) {
+    f.user = c->user();
+    f.tenant = c->tenant();
+  }
+  f.account = account;
+  return f;
+}
+
+http::Response validation_failed(std::string message, std::string field) {
+  boost::json::object extra;
+  if (!field.empty()) extra["field"] = field;
+  return http::Response::make_error(422, "validation_failed", std::move(message), std::move(extra));
+}
+
+http::Response invalid_json() {
+  return http::Response::make_error(400, "invalid_json", "The request body is not valid JSON");
+}
+
+http::Response from_problem(const store::Problem& p) {
+  return validation_failed(p.message.empty() ? "Invalid input" : p.message, p.field);
+}
+
+http::Response from_error(const boost::system::error_code& ec, const store::Problem* problem) {
+  if (ec == make_error_code(errc::invalid_argument))
+    return problem && !problem->message.empty() ? from_problem(*problem)
+                                                : validation_failed("Invalid input");
+  if (ec == make_error_code(errc::conflict) && problem && !problem->message.empty()) {
+    boost::json::object extra;
+    if (!problem->field.empty()) extra["field"] = problem->field;
+    return http::Response::make_error(409, "conflict", problem->message, std::move(extra));
+  }
+  return http::Response::from_error(ec);
+}
+
+std::optional<http::Response> require_admin(const http::Request& req) {
+  if (caller(req).is_admin()) return std::nullopt;
+  return http::Response::make_error(403, "forbidden", "This route is for administrators");
+}
+
+std::optional<boost::json::object> json_object_body(const http::Request& req,
+                                                    http::Response& error) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(req.body, ec);
+  if (ec) {
+    error = invalid_json();
+    return std::nullopt;
+  }
+  if (!v.is_object()) {
+    error = validation_failed("The request body must be a JSON object");
+    return std::nullopt;
+  }
+  return std::move(v.as_object());
+}
+
+void set_x_cache(http::Response& res, bool hit) { res.headers.set("X-Cache", hit ? "HIT" : "MISS"); }
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace jeweler::app::routes
