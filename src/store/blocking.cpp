@@ -22,13 +22,14 @@ BlockingPool::~BlockingPool() {
 asio::awaitable<void> BlockingPool::run_blocking(std::function<void()> fn) {
   // co_spawn onto the pool; use_awaitable delivers the completion (and any
   // exception) back through this coroutine's own executor.
-  co_await asio::co_spawn(
-      impl_->pool.get_executor(),
-      [f = std::move(fn)]() -> asio::awaitable<void> {
-        f();
-        co_return;
-      },
-      asio::use_awaitable);
+  // g++ 12: the closure (it owns a std::function) is a named local, not a
+  // temporary inside the co_await expression (that compiler may destroy
+  // such temporaries twice).
+  auto task = [f = std::move(fn)]() -> asio::awaitable<void> {
+    f();
+    co_return;
+  };
+  co_await asio::co_spawn(impl_->pool.get_executor(), std::move(task), asio::use_awaitable);
 }
 
 void BlockingPool::join() {

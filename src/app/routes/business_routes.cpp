@@ -7,6 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
+
 namespace jeweler::app::routes {
 
 namespace {
@@ -29,7 +31,8 @@ cache::KpiData to_cache(const store::Kpi& k) {
 cache::GoldPrice to_cache(const store::GoldPrice& g) {
   cache::GoldPrice c;
   c.currency = g.currency;
-  for (int k : kKarats) c.price_per_gram[std::to_string(k) + "k"] = g.price_per_gram(k);
+  for (int k : kKarats)  // money: rounded to cents
+    c.price_per_gram[std::to_string(k) + "k"] = std::round(g.price_per_gram(k) * 100.0) / 100.0;
   c.updated_at = g.updated_at;
   return c;
 }
@@ -69,7 +72,8 @@ asio::awaitable<http::Response> kpi(Services& s, http::Request& req) {
     Result<store::Kpi> k = make_error_code(errc::internal);
     co_await s.blocking([&] { k = s.repo().compute_kpi(c.tenant(), now_ms()); });
     if (!k) co_return k.error();
-    co_return to_cache(*k);
+    cache::KpiData out = to_cache(*k);
+    co_return out;
   };
   auto r = co_await s.cache.get_or_set_kpi(c.tenant(), loader);
   if (!r) co_return from_error(r.error());
@@ -84,7 +88,8 @@ asio::awaitable<http::Response> get_gold_price(Services& s, http::Request& req) 
     Result<store::GoldPrice> g = make_error_code(errc::internal);
     co_await s.blocking([&] { g = s.repo().get_gold_price(c.tenant()); });
     if (!g) co_return g.error();
-    co_return to_cache(*g);
+    cache::GoldPrice out = to_cache(*g);
+    co_return out;
   };
   auto r = co_await s.cache.get_or_set_gold_price(c.tenant(), loader);
   if (!r) {

@@ -57,9 +57,13 @@ struct Services {
 
   /// Runs `fn` (a blocking store call) on the blocking pool; the coroutine
   /// resumes on its own thread.
+  /// (g++ 12: the std::function is a named local, never a temporary inside
+  /// the co_await expression, which that compiler may destroy twice.)
+  /// Pass a lambda that captures by reference only (trivially destructible).
   template <class Fn>
-  asio::awaitable<void> blocking(Fn&& fn) {
-    co_await shared->pool->run_blocking(std::function<void()>(std::forward<Fn>(fn)));
+  asio::awaitable<void> blocking(Fn fn) {
+    std::function<void()> work = std::move(fn);
+    co_await shared->pool->run_blocking(std::move(work));
   }
   store::Repository& repo() { return *shared->repo; }
 };
