@@ -51,28 +51,35 @@ RunResult run_load(bool is_get, int concurrency, int total_ops) {
   int next = 0, finished = 0;
   std::chrono::steady_clock::time_point t0;
   const std::string value(32, 'v');  // outlives every worker (they capture by reference)
-  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-    co_await client->wait_ready(5s);
-    // g++ 12: commands are named locals, never temporaries inside co_await.
-    auto init = redis::Command::make("SET", "bench:key", value);
-    co_await client->exec(std::move(init));
-    t0 = std::chrono::steady_clock::now();
-    for (int w = 0; w < concurrency; ++w) {
-      asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        while (next < total_ops) {
-          ++next;
-          auto s = std::chrono::steady_clock::now();
-          auto cmd = is_get ? redis::Command::make("GET", "bench:key")
-                            : redis::Command::make("SET", "bench:key", value);
-          auto r = co_await client->exec(std::move(cmd));
-          if (!r || r->is_error()) ++res.errors;
-          res.latencies_us.push_back(
-              std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - s).count());
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await client->wait_ready(5s);
+        // g++ 12: commands are named locals, never temporaries inside co_await.
+        auto init = redis::Command::make("SET", "bench:key", value);
+        co_await client->exec(std::move(init));
+        t0 = std::chrono::steady_clock::now();
+        for (int w = 0; w < concurrency; ++w) {
+          asio::co_spawn(
+              io,
+              [&]() -> asio::awaitable<void> {
+                while (next < total_ops) {
+                  ++next;
+                  auto s = std::chrono::steady_clock::now();
+                  auto cmd = is_get ? redis::Command::make("GET", "bench:key")
+                                    : redis::Command::make("SET", "bench:key", value);
+                  auto r = co_await client->exec(std::move(cmd));
+                  if (!r || r->is_error()) ++res.errors;
+                  res.latencies_us.push_back(std::chrono::duration<double, std::micro>(
+                                                 std::chrono::steady_clock::now() - s)
+                                                 .count());
+                }
+                ++finished;
+              },
+              asio::detached);
         }
-        ++finished;
-      }, asio::detached);
-    }
-  }, asio::detached);
+      },
+      asio::detached);
   while (finished < concurrency) io.run_one();
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   client.reset();
@@ -118,8 +125,10 @@ std::map<std::string, double> redis_benchmark(const std::string& args) {
 int main(int argc, char** argv) {
   std::vector<char*> args;
   for (int i = 0; i < argc; ++i) {
-    if (std::string(argv[i]) == "--smoke") g_smoke = true;
-    else args.push_back(argv[i]);
+    if (std::string(argv[i]) == "--smoke")
+      g_smoke = true;
+    else
+      args.push_back(argv[i]);
   }
   int n = static_cast<int>(args.size());
   test::RedisServer server(test::RedisServerOptions{.appendonly = false});
@@ -129,7 +138,11 @@ int main(int argc, char** argv) {
     for (int c : {1, 16, 256}) {
       benchmark::RegisterBenchmark(get ? "client/GET" : "client/SET",
                                    [get](benchmark::State& s) { bm_client(s, get); })
-          ->Arg(c)->UseManualTime()->Iterations(1)->Repetitions(reps)->Unit(benchmark::kMillisecond)
+          ->Arg(c)
+          ->UseManualTime()
+          ->Iterations(1)
+          ->Repetitions(reps)
+          ->Unit(benchmark::kMillisecond)
           ->ReportAggregatesOnly(false);
     }
   }
@@ -139,12 +152,14 @@ int main(int argc, char** argv) {
 
   std::string count = g_smoke ? "2000" : "400000";
   auto pipelined = redis_benchmark("-t get,set -P 16 -c 50 -n " + count);
-  auto single = redis_benchmark("-t get,set -P 1 -c 1 -n " + std::string(g_smoke ? "2000" : "50000"));
+  auto single =
+      redis_benchmark("-t get,set -P 1 -c 1 -n " + std::string(g_smoke ? "2000" : "50000"));
 
   std::printf("\n== summary (same server, same run) ==\n");
-  std::printf("redis-benchmark -P 16 -c 50: GET %.0f/s SET %.0f/s\n", pipelined["GET"], pipelined["SET"]);
-  std::printf("redis-benchmark -P 1 -c 1:   GET %.0f/s (%.1f us) SET %.0f/s (%.1f us)\n", single["GET"],
-              single["GET"] > 0 ? 1e6 / single["GET"] : 0, single["SET"],
+  std::printf("redis-benchmark -P 16 -c 50: GET %.0f/s SET %.0f/s\n", pipelined["GET"],
+              pipelined["SET"]);
+  std::printf("redis-benchmark -P 1 -c 1:   GET %.0f/s (%.1f us) SET %.0f/s (%.1f us)\n",
+              single["GET"], single["GET"] > 0 ? 1e6 / single["GET"] : 0, single["SET"],
               single["SET"] > 0 ? 1e6 / single["SET"] : 0);
   for (const char* op : {"GET", "SET"}) {
     for (int c : {1, 16, 256}) {

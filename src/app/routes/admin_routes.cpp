@@ -41,8 +41,9 @@ asio::awaitable<http::Response> invalidate(Services& s, http::Request& req) {
     n = co_await s.cache.invalidate_tenant(c.tenant());
   }
   if (!n) co_return from_error(n.error());
-  spdlog::info("{{\"msg\":\"cache invalidated\",\"requestId\":\"{}\",\"tenantId\":\"{}\",\"keys\":{}}}",
-               req.request_id, c.tenant().str(), *n);
+  spdlog::info(
+      "{{\"msg\":\"cache invalidated\",\"requestId\":\"{}\",\"tenantId\":\"{}\",\"keys\":{}}}",
+      req.request_id, c.tenant().str(), *n);
   boost::json::object o;
   o["invalidated"] = *n;
   co_return http::Response::json(o);

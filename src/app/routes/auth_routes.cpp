@@ -6,8 +6,8 @@
 #include <jeweler/store/crypto.hpp>
 #include <jeweler/store/json.hpp>
 
-#include <boost/json/array.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/json/array.hpp>
 
 #include <algorithm>
 
@@ -21,8 +21,8 @@ constexpr std::size_t kMaxPassword = 1024;
 
 std::string session_cookie(const Shared& sh, const std::string& token, const session::Session& s) {
   std::int64_t max_age = std::max<std::int64_t>(0, (s.absolute_expiry - now_ms()) / 1000);
-  std::string c = "sid=" + token + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
-                  std::to_string(max_age);
+  std::string c =
+      "sid=" + token + "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age);
   if (sh.cookie_secure) c += "; Secure";
   return c;
 }
@@ -54,9 +54,9 @@ std::optional<std::string> required_string(const boost::json::object& body, std:
   }
   const auto& s = v->as_string();
   if (s.empty() || s.size() > max || !store::valid_utf8(s)) {
-    error = validation_failed(std::string(name) + " must be 1.." + std::to_string(max) +
-                                  " characters of valid UTF-8",
-                              std::string(name));
+    error = validation_failed(
+        std::string(name) + " must be 1.." + std::to_string(max) + " characters of valid UTF-8",
+        std::string(name));
     return std::nullopt;
   }
   return std::string(s);
@@ -68,9 +68,9 @@ bool optional_string(const boost::json::object& body, std::string_view name, std
   const auto* v = body.if_contains(name);
   if (!v || v->is_null()) return true;
   if (!v->is_string() || v->as_string().size() > max || !store::valid_utf8(v->as_string())) {
-    error = validation_failed(std::string(name) + " must be a string of at most " +
-                                  std::to_string(max) + " characters",
-                              std::string(name));
+    error = validation_failed(
+        std::string(name) + " must be a string of at most " + std::to_string(max) + " characters",
+        std::string(name));
     return false;
   }
   out = std::string(v->as_string());
@@ -107,8 +107,10 @@ asio::awaitable<void> count_failure(Services& s, http::Request& req, std::string
   for (const auto& r : after.decision.results) {
     auto it = std::find_if(merged.results.begin(), merged.results.end(),
                            [&](const ratelimit::LimitResult& m) { return m.policy == r.policy; });
-    if (it != merged.results.end()) *it = r;
-    else merged.results.push_back(r);
+    if (it != merged.results.end())
+      *it = r;
+    else
+      merged.results.push_back(r);
   }
   merged.allowed = true;  // this request was answered (401), not refused
   for (auto& r : merged.results) r.allowed = true;
@@ -158,8 +160,10 @@ asio::awaitable<http::Response> login(Services& s, http::Request& req) {
   bool ok = false;
   co_await s.blocking([&] {
     user = s.repo().find_login_user(tenant, account);
-    if (user) ok = store::crypto::verify_password(*password, user->password_hash);
-    else store::crypto::verify_password_dummy(*password);
+    if (user)
+      ok = store::crypto::verify_password(*password, user->password_hash);
+    else
+      store::crypto::verify_password_dummy(*password);
   });
   if (!user && is_unavailable(user.error())) co_return http::Response::from_error(user.error());
   if (!ok) {
@@ -196,9 +200,8 @@ asio::awaitable<http::Response> verify_2fa(Services& s, http::Request& req) {
   if (!body) co_return error;
   auto code = required_string(*body, "code", 16, error);
   if (!code) co_return error;
-  if (code->size() != 6 || !std::all_of(code->begin(), code->end(), [](char ch) {
-        return ch >= '0' && ch <= '9';
-      }))
+  if (code->size() != 6 ||
+      !std::all_of(code->begin(), code->end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
     co_return validation_failed("code must be 6 digits", "code");
 
   ratelimit::Outcome limits;
@@ -285,9 +288,12 @@ asio::awaitable<http::Response> delete_all_sessions(Services& s, http::Request& 
   const Caller& c = caller(req);
   bool keep = false;
   if (auto it = req.query.find("keepCurrent"); it != req.query.end()) {
-    if (it->second == "true" || it->second == "1") keep = true;
-    else if (it->second == "false" || it->second == "0") keep = false;
-    else co_return http::Response::make_error(400, "bad_request", "keepCurrent must be true or false");
+    if (it->second == "true" || it->second == "1")
+      keep = true;
+    else if (it->second == "false" || it->second == "0")
+      keep = false;
+    else
+      co_return http::Response::make_error(400, "bad_request", "keepCurrent must be true or false");
   }
   std::optional<std::string> keep_id;
   if (keep) keep_id = c.session.id;
@@ -306,7 +312,8 @@ asio::awaitable<http::Response> password_reset(Services& s, http::Request& req) 
   if (!body) co_return error;
   auto email = required_string(*body, "email", 254, error);
   if (!email) co_return error;
-  if (!store::valid_email(*email)) co_return validation_failed("email is not an email address", "email");
+  if (!store::valid_email(*email))
+    co_return validation_failed("email is not an email address", "email");
   const std::string account = store::normalize_email(*email);
   ratelimit::Outcome limits;
   std::vector<std::string> names = {"api", "passwordReset"};

@@ -42,9 +42,10 @@ cache::GoldPrice to_cache(const store::GoldPrice& g) {
 template <class R>
 void log_stale(const R& r, std::string_view what, const http::Request& req) {
   if (!r)
-    spdlog::warn("{{\"msg\":\"cache invalidation failed\",\"what\":\"{}\",\"requestId\":\"{}\","
-                 "\"error\":\"{}\"}}",
-                 what, req.request_id, r.error().message());
+    spdlog::warn(
+        "{{\"msg\":\"cache invalidation failed\",\"what\":\"{}\",\"requestId\":\"{}\","
+        "\"error\":\"{}\"}}",
+        what, req.request_id, r.error().message());
 }
 
 std::optional<std::string_view> query(const http::Request& req, std::string_view name) {
@@ -192,24 +193,27 @@ Result<boost::json::value> as_json(Result<T> r) {
 }
 
 asio::awaitable<http::Response> get_customer(Services& s, http::Request& req) {
-  co_return co_await get_cached(s, req, cache::ns::customer, "Customer",
-                                [](store::Repository& repo, const TenantId& t, const std::string& id) {
-                                  return as_json(repo.get_customer(t, id));
-                                });
+  co_return co_await get_cached(
+      s, req, cache::ns::customer, "Customer",
+      [](store::Repository& repo, const TenantId& t, const std::string& id) {
+        return as_json(repo.get_customer(t, id));
+      });
 }
 
 asio::awaitable<http::Response> get_product(Services& s, http::Request& req) {
-  co_return co_await get_cached(s, req, cache::ns::product, "Product",
-                                [](store::Repository& repo, const TenantId& t, const std::string& id) {
-                                  return as_json(repo.get_product(t, id));
-                                });
+  co_return co_await get_cached(
+      s, req, cache::ns::product, "Product",
+      [](store::Repository& repo, const TenantId& t, const std::string& id) {
+        return as_json(repo.get_product(t, id));
+      });
 }
 
 asio::awaitable<http::Response> get_invoice(Services& s, http::Request& req) {
-  co_return co_await get_cached(s, req, cache::ns::invoice, "Invoice",
-                                [](store::Repository& repo, const TenantId& t, const std::string& id) {
-                                  return as_json(repo.get_invoice(t, id));
-                                });
+  co_return co_await get_cached(
+      s, req, cache::ns::invoice, "Invoice",
+      [](store::Repository& repo, const TenantId& t, const std::string& id) {
+        return as_json(repo.get_invoice(t, id));
+      });
 }
 
 asio::awaitable<http::Response> put_customer(Services& s, http::Request& req) {
@@ -224,7 +228,8 @@ asio::awaitable<http::Response> put_customer(Services& s, http::Request& req) {
   auto patch = store::parse_customer_patch(bv, problem);
   if (!patch) co_return from_error(patch.error(), &problem);
   Result<store::Customer> r = make_error_code(errc::internal);
-  co_await s.blocking([&] { r = s.repo().update_customer(c.tenant(), *id, *patch, now_ms(), &problem); });
+  co_await s.blocking(
+      [&] { r = s.repo().update_customer(c.tenant(), *id, *patch, now_ms(), &problem); });
   if (!r) {
     if (r.error() == make_error_code(errc::not_found)) co_return not_found("Customer");
     co_return from_error(r.error(), &problem);
@@ -247,7 +252,8 @@ asio::awaitable<http::Response> put_product(Services& s, http::Request& req) {
   auto patch = store::parse_product_patch(bv, problem);
   if (!patch) co_return from_error(patch.error(), &problem);
   Result<store::Product> r = make_error_code(errc::internal);
-  co_await s.blocking([&] { r = s.repo().update_product(c.tenant(), *id, *patch, now_ms(), &problem); });
+  co_await s.blocking(
+      [&] { r = s.repo().update_product(c.tenant(), *id, *patch, now_ms(), &problem); });
   if (!r) {
     if (r.error() == make_error_code(errc::not_found)) co_return not_found("Product");
     co_return from_error(r.error(), &problem);

@@ -107,7 +107,8 @@ http::Response invalid_json();
 http::Response from_problem(const store::Problem& p);
 /// A service/store error -> API error (via http::Response::from_error),
 /// with `problem` for invalid_argument when given.
-http::Response from_error(const boost::system::error_code& ec, const store::Problem* problem = nullptr);
+http::Response from_error(const boost::system::error_code& ec,
+                          const store::Problem* problem = nullptr);
 /// A rate-limit refusal (429 with policy/retryAfter, or 503 when a
 /// fail-closed limit cannot reach Redis) with its headers.
 http::Response outcome_response(const ratelimit::Outcome& o);

@@ -43,7 +43,8 @@ std::string_view trim(std::string_view s) {
 std::string request_token(const http::Request& req) {
   if (auto auth = req.header("Authorization")) {
     std::string_view a = trim(*auth);
-    if (a.size() > 7 && http::iequals(a.substr(0, 7), "Bearer ")) return std::string(trim(a.substr(7)));
+    if (a.size() > 7 && http::iequals(a.substr(0, 7), "Bearer "))
+      return std::string(trim(a.substr(7)));
   }
   for (const auto& [name, value] : req.headers.all()) {
     if (!http::iequals(name, "Cookie")) continue;
@@ -98,7 +99,8 @@ http::Middleware authenticate(Services& s) {
       auto destroyed = co_await s.sessions.destroy(token);
       (void)destroyed;
       spdlog::warn(
-          "{{\"msg\":\"session destroyed: user agent changed\",\"requestId\":\"{}\",\"userId\":\"{}\","
+          "{{\"msg\":\"session destroyed: user agent "
+          "changed\",\"requestId\":\"{}\",\"userId\":\"{}\","
           "\"tenantId\":\"{}\",\"sessionId\":\"{}\"}}",
           req.request_id, lookup.session.user_id.str(), lookup.session.tenant_id.str(),
           lookup.session.id);
@@ -150,8 +152,9 @@ http::Middleware authorize() {
     const auto* c = req.context.get<Caller>();
     if (!c) co_return unauthorized();
     if (!c->session.two_factor_verified && !o->allow_unverified_2fa)
-      co_return http::Response::make_error(403, "two_factor_required",
-                                           "Two-factor verification required: POST /api/auth/2fa/verify");
+      co_return http::Response::make_error(
+          403, "two_factor_required",
+          "Two-factor verification required: POST /api/auth/2fa/verify");
     co_return co_await next(req);
   };
 }

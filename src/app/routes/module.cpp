@@ -7,12 +7,12 @@
 #include <jeweler/store/demo_data.hpp>
 #include <jeweler/store/sqlite_repository.hpp>
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <spdlog/spdlog.h>
 
 #include <stdexcept>
 
@@ -29,7 +29,8 @@ store::Options store_options(const ServerConfig& cfg) {
 
 std::shared_ptr<Shared> make_shared_state(const ServerConfig& cfg) {
   auto s = std::make_shared<Shared>();
-  s->session_options = std::make_shared<const session::Options>(session::Options::from_env(cfg.lookup));
+  s->session_options =
+      std::make_shared<const session::Options>(session::Options::from_env(cfg.lookup));
   s->session_stats = std::make_shared<session::Stats>();
   s->cache_options = std::make_shared<const cache::Options>(cache::Options::from_env(cfg.lookup));
   s->cache_stats = std::make_shared<cache::Stats>();
@@ -48,12 +49,13 @@ void add_collectors(http::metrics::Registry& registry, const std::shared_ptr<Sha
   registry.add_collector([s](http::metrics::Writer& w) {
     for (const auto& [policy, c] : s->ratelimit_stats->snapshot()) {
       const char* help = "Rate-limit decisions by policy";
-      w.counter("jeweler_ratelimit_decisions_total", help, {{"policy", policy}, {"decision", "allowed"}},
-                static_cast<double>(c.allowed));
-      w.counter("jeweler_ratelimit_decisions_total", help, {{"policy", policy}, {"decision", "rejected"}},
-                static_cast<double>(c.rejected));
       w.counter("jeweler_ratelimit_decisions_total", help,
-                {{"policy", policy}, {"decision", "unavailable"}}, static_cast<double>(c.unavailable));
+                {{"policy", policy}, {"decision", "allowed"}}, static_cast<double>(c.allowed));
+      w.counter("jeweler_ratelimit_decisions_total", help,
+                {{"policy", policy}, {"decision", "rejected"}}, static_cast<double>(c.rejected));
+      w.counter("jeweler_ratelimit_decisions_total", help,
+                {{"policy", policy}, {"decision", "unavailable"}},
+                static_cast<double>(c.unavailable));
       w.counter("jeweler_ratelimit_fallback_total",
                 "Rate-limit decisions made by the in-process fallback (Redis unreachable)",
                 {{"policy", policy}}, static_cast<double>(c.fallback));
@@ -69,7 +71,8 @@ void add_collectors(http::metrics::Registry& registry, const std::shared_ptr<Sha
     }
     auto active = s->session_stats->last_active();
     if (active >= 0)
-      w.gauge("jeweler_sessions_active", "Live sessions (all tenants)", {}, static_cast<double>(active));
+      w.gauge("jeweler_sessions_active", "Live sessions (all tenants)", {},
+              static_cast<double>(active));
     auto sc = s->session_stats->snapshot();
     w.counter("jeweler_sessions_created_total", "Sessions created (logins)", {},
               static_cast<double>(sc.created));
@@ -115,7 +118,8 @@ RouteModule module() {
     s->repo = std::shared_ptr<store::Repository>(std::move(*repo));
     if (p.config.demo_data) {
       auto loaded = store::load_demo_data(*s->repo, now_ms());
-      if (!loaded) throw std::runtime_error("cannot create the demo data: " + loaded.error().message());
+      if (!loaded)
+        throw std::runtime_error("cannot create the demo data: " + loaded.error().message());
       spdlog::info("{{\"msg\":\"{}\"}}", *loaded ? "demo data created (tenants aurum and argent)"
                                                  : "database holds data: demo data not created");
     }

@@ -92,7 +92,9 @@ std::optional<boost::json::object> json_object_body(const http::Request& req,
   return std::move(v.as_object());
 }
 
-void set_x_cache(http::Response& res, bool hit) { res.headers.set("X-Cache", hit ? "HIT" : "MISS"); }
+void set_x_cache(http::Response& res, bool hit) {
+  res.headers.set("X-Cache", hit ? "HIT" : "MISS");
+}
 
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
