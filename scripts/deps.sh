@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages the project needs, only when one is missing.
 # Safe to run repeatedly; needs root (or sudo) the first time.
+#
+#   scripts/deps.sh           # build + test dependencies (scripts/run.sh, scripts/test.sh, CI)
+#   scripts/deps.sh --bench   # also the HTTP benchmark tools (wrk, python3 for bench/http/*.sh)
 set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build ccache pkg-config git curl
@@ -8,8 +11,13 @@ PKGS=(
   libssl-dev openssl libsodium-dev libsqlite3-dev
   libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  redis-server redis-tools wrk
+  redis-server redis-tools
 )
+case "${1:-}" in
+  "") ;;
+  --bench) PKGS+=(wrk python3) ;;
+  *) echo "usage: scripts/deps.sh [--bench]" >&2; exit 2 ;;
+esac
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
