@@ -3,6 +3,8 @@
 #include "e2e_support.hpp"
 
 #include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 
@@ -457,9 +459,12 @@ TEST_F(AuthE2E, UserAgentChangeDestroysTheSession) {
   EXPECT_EQ(call(port(), "GET", "/api/auth/me", l.token, {}, {{"User-Agent", "Browser-A/1.0"}})
                 .status,
             200);
-  EXPECT_API_ERROR(
-      call(port(), "GET", "/api/auth/me", l.token, {}, {{"User-Agent", "Evil-Browser/6.6"}}), 401,
-      "unauthorized");
+  auto hijack =
+      call(port(), "GET", "/api/auth/me", l.token, {}, {{"User-Agent", "Evil-Browser/6.6"}});
+  EXPECT_API_ERROR(hijack, 401, "unauthorized");
+  // Every /api response is rate limited and says so (API.md section 3).
+  EXPECT_FALSE(hijack.header("x-ratelimit-limit").empty()) << "401 after a user-agent change "
+                                                              "bypassed the rate limiter";
   // Gone for good, even with the original user agent.
   EXPECT_API_ERROR(
       call(port(), "GET", "/api/auth/me", l.token, {}, {{"User-Agent", "Browser-A/1.0"}}), 401,
@@ -481,6 +486,7 @@ TEST_F(AuthE2E, IpChangeIsRecordedNotRejected) {
   EXPECT_EQ(str(l.session.at("deviceInfo").as_object(), "ip"), "10.9.8.7");
   auto r = call(port(), "GET", "/api/auth/me", l.token, {}, {{"X-Forwarded-For", "10.1.1.1"}});
   ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(obj(r).at("session").as_object().at("userId"), l.session.at("userId"));
   r = call(port(), "GET", "/api/auth/me", l.token);
   EXPECT_EQ(r.status, 200) << r.body;
 }
@@ -631,10 +637,13 @@ TEST_F(ShortSessionsE2E, LoginBeyondTheMaximumEvictsTheLeastRecentlyActive) {
   EXPECT_EQ(list.at("sessions").as_array().size(), 3u) << ser(list);
 }
 
-// --- Secure cookie by default ---------------------------------------------------
+// --- Secure cookie by default, aliases, demo data -----------------------------------
 
 TEST(CookieSecureE2E, CookieIsSecureUnlessToldOtherwise) {
-  Stack stack(Env{{"COOKIE_SECURE", "true"}});
+  // Also: JWT_EXPIRES_IN / JWT_REFRESH_EXPIRES_IN are aliases of the session durations.
+  Stack stack(Env{{"COOKIE_SECURE", "true"},
+                  {"JWT_EXPIRES_IN", "90s"},
+                  {"JWT_REFRESH_EXPIRES_IN", "2h"}});
   ASSERT_NE(stack.port(), 0);
   auto l = login(stack.port(), kClerk);
   ASSERT_EQ(l.status(), 200);
@@ -643,9 +652,47 @@ TEST(CookieSecureE2E, CookieIsSecureUnlessToldOtherwise) {
   EXPECT_NE(c.find("HttpOnly"), std::string::npos) << c;
   EXPECT_NE(c.find("SameSite=Strict"), std::string::npos) << c;
   EXPECT_NE(c.find("Path=/"), std::string::npos) << c;
+  EXPECT_NEAR(static_cast<double>(num(l.session, "expiresAt") - num(l.session, "lastActivity")),
+              90000.0, 2000.0)
+      << ser(l.session);
+  auto me = obj(call(stack.port(), "GET", "/api/auth/me", l.token));
+  EXPECT_NEAR(static_cast<double>(num(me.at("session").as_object(), "expiresAt") -
+                                  num(l.session, "loginTime")),
+              90000.0, 5000.0);
   auto out = call(stack.port(), "POST", "/api/auth/logout", l.token);
   EXPECT_EQ(out.status, 204);
   EXPECT_NE(out.header("set-cookie").find("Secure"), std::string::npos);
+
+  // Passwords are stored only as strong hashes: no plain password in the database files.
+  std::string db;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(stack.dir)) {
+    if (!e.is_regular_file()) continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    db += std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  ASSERT_FALSE(db.empty());
+  for (const auto& u : {kOwner, kClerk, kSecure, kArgent})
+    EXPECT_EQ(db.find(u.password), std::string::npos) << u.email;
+  EXPECT_NE(db.find("$argon2id$"), std::string::npos) << "Argon2id hashes expected";
+}
+
+TEST(DemoDataE2E, CreatedOnlyWhenAskedFor) {
+  RedisServer redis;
+  auto dir = jeweler::test::make_temp_dir("e2e-nodemo");
+  Env env = default_env();
+  env["REDIS_URL"] = redis.url();
+  env["DATABASE_PATH"] = dir + "/jeweler.db";
+  {
+    ServerProcess server(env);  // no --demo-data: a production start
+    auto port = server.wait_listening();
+    ASSERT_NE(port, 0) << server.output();
+    EXPECT_API_ERROR(login(port, kOwner).res, 401, "unauthorized");
+    EXPECT_API_ERROR(login(port, kArgent).res, 401, "unauthorized");
+    server.signal(SIGTERM);
+    EXPECT_EQ(server.wait_exit(15s), 0);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 }  // namespace

@@ -664,6 +664,84 @@ TEST_F(BusinessE2E, AdminForceLogoutOwnTenantOnly) {
   clerk_ = token_of(port(), kClerk);
 }
 
+TEST_F(BusinessE2E, AdminStatsArePerTenant) {
+  auto a = get("/api/admin/sessions/stats", owner_);
+  ASSERT_EQ(a.status, 200) << a.body;
+  auto ao = obj(a);
+  EXPECT_GE(num(ao, "liveSessions"), 2) << a.body;       // owner + clerk at least
+  EXPECT_GE(num(ao, "usersWithSessions"), 2) << a.body;
+  auto g = obj(get("/api/admin/sessions/stats", argent_));
+  EXPECT_GE(num(g, "liveSessions"), 1);
+  EXPECT_LT(num(g, "usersWithSessions"), num(ao, "usersWithSessions")) << "argent has one user";
+  // Cache keys are counted per tenant.
+  ASSERT_EQ(call(port(), "DELETE", "/api/admin/cache", argent_).status, 200);
+  (void)get("/api/dashboard/kpi", clerk_);
+  (void)get("/api/gold-price", clerk_);
+  EXPECT_EQ(num(obj(get("/api/admin/cache/stats", argent_)), "keysHeld"), 0);
+  EXPECT_GE(num(obj(get("/api/admin/cache/stats", owner_)), "keysHeld"), 2);
+}
+
+TEST_F(BusinessE2E, ProductStockChangeInvalidatesKpi) {
+  auto p = product_with_stock(1, clerk_);
+  (void)get("/api/dashboard/kpi", clerk_);
+  expect_hit(get("/api/dashboard/kpi", clerk_), true);
+  auto r = call(port(), "PUT", "/api/products/" + str(p, "id"), owner_,
+                R"({"stock":0,"lowStockThreshold":5})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto k = get("/api/dashboard/kpi", clerk_);
+  expect_hit(k, false);
+  EXPECT_GE(num(obj(k), "lowInventoryItems"), 1);
+  // Now out of stock: any invoice for it is a conflict.
+  auto c = first_item("/api/customers", clerk_);
+  json::object b{{"customerId", str(c, "id")},
+                 {"items", json::array{json::object{{"productId", str(p, "id")},
+                                                    {"quantity", 1}}}}};
+  EXPECT_API_ERROR(call(port(), "POST", "/api/invoices", clerk_, ser(b)), 409, "conflict");
+}
+
+TEST_F(BusinessE2E, HealthAndMetrics) {
+  auto h = get("/health", "");
+  ASSERT_EQ(h.status, 200) << h.body;
+  auto ho = obj(h);
+  EXPECT_EQ(str(ho, "status"), "ok");
+  ASSERT_TRUE(ho.contains("redis") && ho.at("redis").is_object());
+  const auto& rd = ho.at("redis").as_object();
+  EXPECT_EQ(str(rd, "status"), "up");
+  EXPECT_EQ(str(rd, "mode"), "standalone");
+  EXPECT_TRUE(rd.contains("latencyMs"));
+  EXPECT_TRUE(ho.contains("uptimeSeconds"));
+  EXPECT_FALSE(str(ho, "version").empty());
+  EXPECT_EQ(get("/health/live", "").status, 200);
+  EXPECT_EQ(get("/health/ready", "").status, 200);
+  // No session needed, not rate limited.
+  EXPECT_TRUE(h.header("x-ratelimit-limit").empty());
+
+  auto c = first_item("/api/customers", clerk_);
+  (void)get("/api/customers/" + str(c, "id"), clerk_);
+  (void)get("/api/customers/" + str(c, "id"), clerk_);
+  auto m = get("/metrics", "");
+  ASSERT_EQ(m.status, 200);
+  EXPECT_NE(m.header("content-type").find("text/plain"), std::string::npos);
+  for (const char* f : {"jeweler_http_requests_total{", "jeweler_http_request_duration_seconds_bucket{",
+                        "jeweler_ratelimit_decisions_total{", "jeweler_cache_requests_total{",
+                        "jeweler_sessions_active", "jeweler_redis_command_duration_seconds_bucket",
+                        "jeweler_redis_reconnects_total", "jeweler_redis_up 1"})
+    EXPECT_NE(m.body.find(f), std::string::npos) << f;
+  EXPECT_NE(m.body.find("policy=\"api\""), std::string::npos);
+  EXPECT_NE(m.body.find("decision=\"allowed\""), std::string::npos);
+  // Route labels are patterns: no ids, tokens or emails in the metrics.
+  EXPECT_EQ(m.body.find(str(c, "id")), std::string::npos);
+  EXPECT_EQ(m.body.find(clerk_), std::string::npos);
+  EXPECT_EQ(m.body.find("aurum.example"), std::string::npos);
+}
+
+TEST_F(BusinessE2E, OversizedHeaderBlockIs431) {
+  auto r = call(port(), "GET", "/api/customers?limit=1", clerk_, {},
+                {{"X-Padding", std::string(20 * 1024, 'p')}});
+  EXPECT_EQ(r.status, 431) << r.body;
+  EXPECT_EQ(get("/api/customers?limit=1", clerk_).status, 200);
+}
+
 // --- uploads ---------------------------------------------------------------------------
 
 TEST_F(BusinessE2E, UploadsStoreFilesWithTheirDigest) {

@@ -47,7 +47,6 @@ inline constexpr const char* kTotpSecret = "JBSWY3DPEHPK3PXP";
 /// Generous limits so that tests which do not test a limiter never meet one.
 inline Env default_env() {
   return {{"COOKIE_SECURE", "false"},
-          {"LOG_LEVEL", "warn"},
           {"RATE_LIMIT_MAX_REQUESTS", "1000000"},
           {"RATE_LIMIT_TENANT_MAX", "10000000"},
           {"RATE_LIMIT_AUTH_MAX", "100000"},

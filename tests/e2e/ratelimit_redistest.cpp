@@ -4,6 +4,7 @@
 // server processes, and X-Forwarded-For trust.
 #include "e2e_support.hpp"
 
+#include <ctime>
 #include <regex>
 
 using namespace e2e;
@@ -37,6 +38,20 @@ void check_rate_headers(const HttpResponse& r) {
     SCOPED_TRACE("rate-limit headers");    \
     check_rate_headers(r);                 \
   } while (0)
+
+/// X-RateLimit-Reset as Unix ms (-1 when not ISO 8601 UTC with ms).
+std::int64_t reset_ms(const HttpResponse& r) {
+  auto v = r.header("x-ratelimit-reset");
+  if (!std::regex_match(v, kIsoMs)) return -1;
+  std::tm tm{};
+  tm.tm_year = std::stoi(v.substr(0, 4)) - 1900;
+  tm.tm_mon = std::stoi(v.substr(5, 2)) - 1;
+  tm.tm_mday = std::stoi(v.substr(8, 2));
+  tm.tm_hour = std::stoi(v.substr(11, 2));
+  tm.tm_min = std::stoi(v.substr(14, 2));
+  tm.tm_sec = std::stoi(v.substr(17, 2));
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000 + std::stoi(v.substr(20, 3));
+}
 
 /// 429 rate_limited naming `policy` (any of `policies` when several may).
 void check_429(const HttpResponse& r, const std::vector<std::string>& policies) {
@@ -159,6 +174,13 @@ TEST(RateLimitE2E, SlidingWindowRetryAfterIsHonest) {
   EXPECT_429(r, "api");
   int ra = int_header(r, "retry-after");
   EXPECT_LE(ra, 3);
+  // Reset: when the next slot frees (within one window from now).
+  auto reset = reset_ms(r);
+  EXPECT_GT(reset, unix_ms() - 1000) << r.header("x-ratelimit-reset");
+  EXPECT_LE(reset, unix_ms() + 3000 + 1000) << r.header("x-ratelimit-reset");
+  auto rl = r.header("ratelimit");
+  EXPECT_NE(rl.find("\"api\";r=0;t=" + std::to_string(ra)), std::string::npos)
+      << rl << " vs Retry-After " << ra;
   // Refused requests do not consume quota: hammer, then wait Retry-After.
   for (int i = 0; i < 10; ++i) EXPECT_EQ(call(port, "GET", "/api/auth/me", t).status, 429);
   std::this_thread::sleep_for(std::chrono::seconds(std::max(ra, 1)) + 300ms);
@@ -216,6 +238,30 @@ TEST(RateLimitE2E, ForwardedForIsIgnoredFromUntrustedPeers) {
   // A client cannot pick a fresh key by sending another X-Forwarded-For.
   auto r = call(port, "POST", "/api/auth/login", {}, login_body(kClerk), from("10.0.0.99"));
   EXPECT_429(r, "auth-ip");
+}
+
+TEST(RateLimitE2E, MalformedAuthRequestsAreStillLimited) {
+  // Every /api route is rate limited (API.md section 3): a junk body is no way
+  // around the api limiter, and its answer carries the headers too.
+  Stack st(Env{{"RATE_LIMIT_MAX_REQUESTS", "4"}});
+  auto port = st.port();
+  ASSERT_NE(port, 0);
+  const std::vector<std::pair<std::string, std::string>> junk = {
+      {"/api/auth/login", "{not json"},
+      {"/api/auth/login", R"({"email":5})"},
+      {"/api/auth/password-reset", "[]"},
+      {"/api/auth/password-reset", R"({"email":"not-an-email"})"}};
+  for (const auto& [t, body] : junk) {
+    SCOPED_TRACE(t + " " + body);
+    auto r = call(port, "POST", t, {}, body);
+    EXPECT_GE(r.status, 400);
+    EXPECT_LT(r.status, 500);
+    EXPECT_FALSE(r.header("x-ratelimit-limit").empty()) << "no rate-limit headers";
+  }
+  for (const auto& [t, body] : junk) {
+    SCOPED_TRACE(t + " " + body);
+    EXPECT_EQ(call(port, "POST", t, {}, body).status, 429) << "api budget (4) not applied";
+  }
 }
 
 // --- handler-applied and route limiters with their seed defaults --------------------
