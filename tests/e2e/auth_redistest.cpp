@@ -14,8 +14,8 @@ namespace {
 
 bool is_base64url(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
   });
 }
 
@@ -144,7 +144,8 @@ TEST_F(AuthE2E, CookieAuthenticatesLikeBearer) {
   auto r = call(port(), "GET", "/api/auth/me", {}, {}, {{"Cookie", "sid=" + token}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(str(obj(r).at("session").as_object(), "email"), kClerk.email);
-  r = call(port(), "GET", "/api/auth/me", {}, {}, {{"Cookie", "theme=dark; sid=" + token + "; x=1"}});
+  r = call(port(), "GET", "/api/auth/me", {}, {},
+           {{"Cookie", "theme=dark; sid=" + token + "; x=1"}});
   EXPECT_EQ(r.status, 200) << r.body;
   r = call(port(), "GET", "/api/customers?limit=1", {}, {}, {{"Cookie", "sid=" + token}});
   EXPECT_EQ(r.status, 200) << r.body;
@@ -160,9 +161,8 @@ TEST_F(AuthE2E, MissingOrBadTokenIs401) {
     EXPECT_API_ERROR(call(port(), "GET", target), 401, "unauthorized");
     EXPECT_API_ERROR(call(port(), "GET", target, "not-a-token"), 401, "unauthorized");
     EXPECT_API_ERROR(call(port(), "GET", target, std::string(43, 'x')), 401, "unauthorized");
-    EXPECT_API_ERROR(
-        call(port(), "GET", target, {}, {}, {{"Authorization", "Basic dXNlcjpwYXNz"}}), 401,
-        "unauthorized");
+    EXPECT_API_ERROR(call(port(), "GET", target, {}, {}, {{"Authorization", "Basic dXNlcjpwYXNz"}}),
+                     401, "unauthorized");
   }
 }
 
@@ -196,9 +196,8 @@ TEST_F(AuthE2E, LoginInputValidation) {
                    "validation_failed");
   EXPECT_API_ERROR(call(port(), "POST", t, {}, R"({"email":"a@b.c","password":["x"]})"), 422,
                    "validation_failed");
-  EXPECT_API_ERROR(
-      call(port(), "POST", t, {}, R"({"email":"a@b.c","password":"x","deviceId":42})"), 422,
-      "validation_failed");
+  EXPECT_API_ERROR(call(port(), "POST", t, {}, R"({"email":"a@b.c","password":"x","deviceId":42})"),
+                   422, "validation_failed");
   json::object huge{{"email", std::string(100000, 'a') + "@aurum.example"}, {"password", "x"}};
   auto r = call(port(), "POST", t, {}, ser(huge));
   EXPECT_TRUE(r.status == 422 || r.status == 401) << r.status;
@@ -246,8 +245,8 @@ TEST_F(AuthE2E, MeRefreshLogout) {
   EXPECT_API_ERROR(call(port(), "GET", "/api/auth/me", l.token), 401, "unauthorized");
   EXPECT_API_ERROR(call(port(), "POST", "/api/auth/refresh", l.token), 401, "unauthorized");
   EXPECT_API_ERROR(call(port(), "POST", "/api/auth/logout", l.token), 401, "unauthorized");
-  EXPECT_API_ERROR(call(port(), "GET", "/api/auth/me", {}, {}, {{"Cookie", "sid=" + l.token}}),
-                   401, "unauthorized");
+  EXPECT_API_ERROR(call(port(), "GET", "/api/auth/me", {}, {}, {{"Cookie", "sid=" + l.token}}), 401,
+                   "unauthorized");
 }
 
 TEST_F(AuthE2E, SessionsListNewestFirstWithCurrent) {
@@ -256,8 +255,8 @@ TEST_F(AuthE2E, SessionsListNewestFirstWithCurrent) {
   auto b = login(port(), kOwner, {{"User-Agent", "Other-Browser/2"}}, {{"deviceId", "tablet"}});
   ASSERT_EQ(a.status(), 200);
   ASSERT_EQ(b.status(), 200);
-  auto r = call(port(), "GET", "/api/auth/sessions", b.token, {},
-                {{"User-Agent", "Other-Browser/2"}});
+  auto r =
+      call(port(), "GET", "/api/auth/sessions", b.token, {}, {{"User-Agent", "Other-Browser/2"}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.body.find(a.token), std::string::npos);
   EXPECT_EQ(r.body.find(b.token), std::string::npos);
@@ -334,8 +333,7 @@ TEST_F(AuthE2E, DeleteOneSession) {
   EXPECT_EQ(r.status, 204) << r.body;
   EXPECT_API_ERROR(call(port(), "GET", "/api/auth/me", a.token), 401, "unauthorized");
   EXPECT_EQ(call(port(), "GET", "/api/auth/me", b.token).status, 200);
-  EXPECT_API_ERROR(call(port(), "DELETE", base + str(a.session, "id"), b.token), 404,
-                   "not_found");
+  EXPECT_API_ERROR(call(port(), "DELETE", base + str(a.session, "id"), b.token), 404, "not_found");
   // Ending one's own current session also works.
   EXPECT_EQ(call(port(), "DELETE", base + str(b.session, "id"), b.token).status, 204);
   EXPECT_EQ(call(port(), "GET", "/api/auth/me", b.token).status, 401);
@@ -375,14 +373,14 @@ TEST_F(AuthE2E, TwoFactorGatesEverythingUntilVerifiedThenRotates) {
   ASSERT_EQ(l.status(), 200) << l.res.body;
   EXPECT_FALSE(l.session.at("twoFactorVerified").as_bool());
   const std::string t = l.token;
-  for (auto [m, target] : std::vector<std::pair<std::string, std::string>>{
-           {"GET", "/api/customers"},
-           {"GET", "/api/dashboard/kpi"},
-           {"GET", "/api/auth/sessions"},
-           {"POST", "/api/auth/refresh"},
-           {"GET", "/api/auth/permissions"},
-           {"DELETE", "/api/auth/sessions"},
-           {"GET", "/api/gold-price"}}) {
+  for (auto [m, target] :
+       std::vector<std::pair<std::string, std::string>>{{"GET", "/api/customers"},
+                                                        {"GET", "/api/dashboard/kpi"},
+                                                        {"GET", "/api/auth/sessions"},
+                                                        {"POST", "/api/auth/refresh"},
+                                                        {"GET", "/api/auth/permissions"},
+                                                        {"DELETE", "/api/auth/sessions"},
+                                                        {"GET", "/api/gold-price"}}) {
     SCOPED_TRACE(m + " " + target);
     EXPECT_API_ERROR(call(port(), m, target, t), 403, "two_factor_required");
   }
@@ -394,14 +392,13 @@ TEST_F(AuthE2E, TwoFactorGatesEverythingUntilVerifiedThenRotates) {
   EXPECT_API_ERROR(call(port(), "POST", verify, t, "{bad"), 400, "invalid_json");
   EXPECT_API_ERROR(call(port(), "POST", verify, t, R"({"code":"12ab56"})"), 422,
                    "validation_failed");
-  EXPECT_API_ERROR(call(port(), "POST", verify, t, R"({"code":123456})"), 422,
-                   "validation_failed");
+  EXPECT_API_ERROR(call(port(), "POST", verify, t, R"({"code":123456})"), 422, "validation_failed");
   EXPECT_API_ERROR(call(port(), "POST", verify, t, "{}"), 422, "validation_failed");
   // A wrong code: none of the accepted steps.
   std::set<std::string> valid;
   for (int d = -2; d <= 2; ++d)
-    valid.insert(jeweler::store::crypto::totp_code(std::string_view(kTotpSecret),
-                                                   unix_seconds() + d * 30));
+    valid.insert(
+        jeweler::store::crypto::totp_code(std::string_view(kTotpSecret), unix_seconds() + d * 30));
   std::string wrong = "000000";
   for (int i = 0; valid.count(wrong); ++i) wrong = std::string(6, static_cast<char>('1' + i));
   auto w = call(port(), "POST", verify, t, json::serialize(json::object{{"code", wrong}}));
@@ -456,9 +453,9 @@ TEST_F(AuthE2E, TwoFactorByCookie) {
 TEST_F(AuthE2E, UserAgentChangeDestroysTheSession) {
   auto l = login(port(), kClerk, {{"User-Agent", "Browser-A/1.0"}});
   ASSERT_EQ(l.status(), 200);
-  EXPECT_EQ(call(port(), "GET", "/api/auth/me", l.token, {}, {{"User-Agent", "Browser-A/1.0"}})
-                .status,
-            200);
+  EXPECT_EQ(
+      call(port(), "GET", "/api/auth/me", l.token, {}, {{"User-Agent", "Browser-A/1.0"}}).status,
+      200);
   auto hijack =
       call(port(), "GET", "/api/auth/me", l.token, {}, {{"User-Agent", "Evil-Browser/6.6"}});
   EXPECT_API_ERROR(hijack, 401, "unauthorized");
@@ -475,9 +472,9 @@ TEST_F(AuthE2E, UserAgentChangeDestroysTheSession) {
   ASSERT_EQ(m.status(), 200);
   EXPECT_EQ(call(port(), "GET", "/api/customers?limit=1", m.token, {}, {{"User-Agent", ""}}).status,
             401);
-  EXPECT_EQ(call(port(), "GET", "/api/auth/me", m.token, {}, {{"User-Agent", "Browser-B/1.0"}})
-                .status,
-            401);
+  EXPECT_EQ(
+      call(port(), "GET", "/api/auth/me", m.token, {}, {{"User-Agent", "Browser-B/1.0"}}).status,
+      401);
 }
 
 TEST_F(AuthE2E, IpChangeIsRecordedNotRejected) {
@@ -641,9 +638,8 @@ TEST_F(ShortSessionsE2E, LoginBeyondTheMaximumEvictsTheLeastRecentlyActive) {
 
 TEST(CookieSecureE2E, CookieIsSecureUnlessToldOtherwise) {
   // Also: JWT_EXPIRES_IN / JWT_REFRESH_EXPIRES_IN are aliases of the session durations.
-  Stack stack(Env{{"COOKIE_SECURE", "true"},
-                  {"JWT_EXPIRES_IN", "90s"},
-                  {"JWT_REFRESH_EXPIRES_IN", "2h"}});
+  Stack stack(
+      Env{{"COOKIE_SECURE", "true"}, {"JWT_EXPIRES_IN", "90s"}, {"JWT_REFRESH_EXPIRES_IN", "2h"}});
   ASSERT_NE(stack.port(), 0);
   auto l = login(stack.port(), kClerk);
   ASSERT_EQ(l.status(), 200);

@@ -3,7 +3,6 @@
 // write route, against the real jeweler-server with the demo data.
 #include "e2e_support.hpp"
 
-
 #include <cmath>
 
 using namespace e2e;
@@ -66,12 +65,12 @@ void expect_hit(const HttpResponse& r, bool hit) {
 // --- conventions -------------------------------------------------------------------
 
 TEST_F(BusinessE2E, ConventionsOnEveryResponse) {
-  for (auto [tok, target] : std::vector<std::pair<std::string, std::string>>{
-           {clerk_, "/api/customers"},
-           {clerk_, "/api/dashboard/kpi"},
-           {clerk_, "/api/customers/cus_nope"},
-           {"", "/api/customers"},
-           {clerk_, "/api/admin/cache/stats"}}) {
+  for (auto [tok, target] :
+       std::vector<std::pair<std::string, std::string>>{{clerk_, "/api/customers"},
+                                                        {clerk_, "/api/dashboard/kpi"},
+                                                        {clerk_, "/api/customers/cus_nope"},
+                                                        {"", "/api/customers"},
+                                                        {clerk_, "/api/admin/cache/stats"}}) {
     SCOPED_TRACE(target);
     auto r = get(target, tok);
     EXPECT_EQ(r.header("cache-control"), "no-store");
@@ -83,9 +82,9 @@ TEST_F(BusinessE2E, ConventionsOnEveryResponse) {
                 {{"X-Request-Id", "trace-abc.123_XYZ"}});
   EXPECT_EQ(r.header("x-request-id"), "trace-abc.123_XYZ");
   std::string max(128, 'a');
-  EXPECT_EQ(call(port(), "GET", "/health/live", {}, {}, {{"X-Request-Id", max}})
-                .header("x-request-id"),
-            max);
+  EXPECT_EQ(
+      call(port(), "GET", "/health/live", {}, {}, {{"X-Request-Id", max}}).header("x-request-id"),
+      max);
   for (std::string bad : {std::string(129, 'a'), std::string("has space"), std::string("a/b"),
                           std::string("x\"y"), std::string("<script>")}) {
     auto e = call(port(), "GET", "/api/customers/cus_nope", clerk_, {}, {{"X-Request-Id", bad}});
@@ -101,10 +100,11 @@ TEST_F(BusinessE2E, ConventionsOnEveryResponse) {
 }
 
 TEST_F(BusinessE2E, BadPathParametersAre4xx) {
-  for (std::string t : std::vector<std::string>{"/api/customers/%ZZ", "/api/customers/%", "/api/customers/%00",
-                        "/api/products/..%2F..%2Fetc%2Fpasswd", "/api/invoices/%E2%82",
-                        "/api/customers/" + std::string(300, 'x'), "/api/products/' OR 1=1 --",
-                        "/api/invoices/*", "/api/customers/%2A"}) {
+  for (std::string t : std::vector<std::string>{
+           "/api/customers/%ZZ", "/api/customers/%", "/api/customers/%00",
+           "/api/products/..%2F..%2Fetc%2Fpasswd", "/api/invoices/%E2%82",
+           "/api/customers/" + std::string(300, 'x'), "/api/products/' OR 1=1 --",
+           "/api/invoices/*", "/api/customers/%2A"}) {
     SCOPED_TRACE(t);
     auto r = get(t, clerk_);
     EXPECT_GE(r.status, 400) << r.body;
@@ -145,9 +145,9 @@ TEST_F(BusinessE2E, ListingsPageAndValidate) {
     EXPECT_EQ(num(past, "total"), total);
     EXPECT_EQ(get(l + "?limit=100", clerk_).status, 200);
     EXPECT_EQ(get(l + "?limit=1", clerk_).status, 200);
-    for (std::string q : {"limit=0", "limit=101", "limit=abc", "limit=-1", "limit=", "limit=1.5",
-                          "offset=-1", "offset=abc", "limit=99999999999999999999",
-                          "limit=%27%3B%20DROP"}) {
+    for (std::string q :
+         {"limit=0", "limit=101", "limit=abc", "limit=-1", "limit=", "limit=1.5", "offset=-1",
+          "offset=abc", "limit=99999999999999999999", "limit=%27%3B%20DROP"}) {
       SCOPED_TRACE(q);
       auto e = get(l + "?" + q, clerk_);
       ASSERT_GE(e.status, 400) << e.body;
@@ -343,9 +343,9 @@ TEST_F(BusinessE2E, ProductsAdminWritesStaffReads) {
   auto same = obj(get(t, clerk_));
   EXPECT_EQ(num(same, "stock"), 17);
   EXPECT_NEAR(dbl(same.at("price")), 1234.56, 1e-9);
-  EXPECT_API_ERROR(call(port(), "PUT", "/api/products/prd_aaaaaaaaaaaaaaaaaaaaaaaaaa", owner_,
-                        R"({"stock":1})"),
-                   404, "not_found");
+  EXPECT_API_ERROR(
+      call(port(), "PUT", "/api/products/prd_aaaaaaaaaaaaaaaaaaaaaaaaaa", owner_, R"({"stock":1})"),
+      404, "not_found");
 }
 
 TEST_F(BusinessE2E, GoldPriceWriteThroughAndDerivedKarats) {
@@ -356,8 +356,7 @@ TEST_F(BusinessE2E, GoldPriceWriteThroughAndDerivedKarats) {
   EXPECT_FALSE(str(o, "currency").empty());
   ASSERT_TRUE(o.contains("pricePerGram") && o.at("pricePerGram").is_object()) << a.body;
   const auto& pp = o.at("pricePerGram").as_object();
-  for (const char* k : {"24k", "22k", "21k", "18k", "14k", "10k"})
-    EXPECT_TRUE(pp.contains(k)) << k;
+  for (const char* k : {"24k", "22k", "21k", "18k", "14k", "10k"}) EXPECT_TRUE(pp.contains(k)) << k;
   double p24 = dbl(pp.at("24k"));
   EXPECT_NEAR(dbl(pp.at("22k")), p24 * 22 / 24, 0.0051);
   EXPECT_TRUE(o.contains("updatedAt"));
@@ -385,13 +384,13 @@ TEST_F(BusinessE2E, GoldPriceWriteThroughAndDerivedKarats) {
   r = call(port(), "PUT", "/api/gold-price", owner_, R"({"pricePerGram24k":90,"currency":"EUR"})");
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(str(obj(r), "currency"), "EUR");
-  for (std::string body : {std::string("{}"), std::string(R"({"pricePerGram24k":-5})"),
-                           std::string(R"({"pricePerGram24k":"80"})"),
-                           std::string(R"({"pricePerGram24k":0})"),
-                           std::string(R"({"pricePerGram24k":1e308})"),
-                           std::string(R"({"pricePerGram24k":80,"currency":"'; DROP--"})"),
-                           std::string(R"({"pricePerGram24k":80,"currency":5})"),
-                           std::string(R"({"pricePerGram24k":80,"extra":1})")}) {
+  for (std::string body :
+       {std::string("{}"), std::string(R"({"pricePerGram24k":-5})"),
+        std::string(R"({"pricePerGram24k":"80"})"), std::string(R"({"pricePerGram24k":0})"),
+        std::string(R"({"pricePerGram24k":1e308})"),
+        std::string(R"({"pricePerGram24k":80,"currency":"'; DROP--"})"),
+        std::string(R"({"pricePerGram24k":80,"currency":5})"),
+        std::string(R"({"pricePerGram24k":80,"extra":1})")}) {
     SCOPED_TRACE(body);
     EXPECT_API_ERROR(call(port(), "PUT", "/api/gold-price", owner_, body), 422,
                      "validation_failed");
@@ -413,11 +412,11 @@ TEST_F(BusinessE2E, CreateInvoiceDecrementsStockAndInvalidatesKpi) {
   expect_hit(get("/api/dashboard/kpi", clerk_), true);
   const auto invoices_before = num(obj(get("/api/invoices?limit=1", clerk_)), "total");
 
-  json::object body{{"customerId", str(cust, "id")},
-                    {"items", json::array{json::object{{"productId", str(prod, "id")},
-                                                       {"quantity", 2}}}},
-                    {"status", "due"},
-                    {"dueDate", unix_ms() + 86400000}};
+  json::object body{
+      {"customerId", str(cust, "id")},
+      {"items", json::array{json::object{{"productId", str(prod, "id")}, {"quantity", 2}}}},
+      {"status", "due"},
+      {"dueDate", unix_ms() + 86400000}};
   auto r = call(port(), "POST", "/api/invoices", clerk_, ser(body));
   ASSERT_EQ(r.status, 201) << r.body;
   auto inv = obj(r);
@@ -443,9 +442,9 @@ TEST_F(BusinessE2E, CreateInvoiceDecrementsStockAndInvalidatesKpi) {
   expect_hit(get("/api/invoices/" + str(inv, "id"), clerk_), true);
   EXPECT_EQ(num(obj(get("/api/invoices?limit=1", clerk_)), "total"), invoices_before + 1);
   // Admins may create invoices too; default status is one of the two.
-  json::object b2{{"customerId", str(cust, "id")},
-                  {"items", json::array{json::object{{"productId", str(prod, "id")},
-                                                     {"quantity", 1}}}}};
+  json::object b2{
+      {"customerId", str(cust, "id")},
+      {"items", json::array{json::object{{"productId", str(prod, "id")}, {"quantity", 1}}}}};
   auto r2 = call(port(), "POST", "/api/invoices", owner_, ser(b2));
   ASSERT_EQ(r2.status, 201) << r2.body;
   auto st = str(obj(r2), "status");
@@ -486,11 +485,10 @@ TEST_F(BusinessE2E, InvoiceConflictAndRefusalsStoreNothing) {
         mk(json::array{json::object{{"productId", pid}, {"quantity", 1}, {"unitPrice", 0.01}}}),
         mk(json::array{json::object{{"quantity", 1}}}), mk(json::array{1, 2}),
         ser(json::object{{"items", one(pid, 1)}}),
-        ser(json::object{{"customerId", 5}, {"items", one(pid, 1)}}),
-        std::string("[]"), std::string("{}")}) {
+        ser(json::object{{"customerId", 5}, {"items", one(pid, 1)}}), std::string("[]"),
+        std::string("{}")}) {
     SCOPED_TRACE(body);
-    EXPECT_API_ERROR(call(port(), "POST", "/api/invoices", clerk_, body), 422,
-                     "validation_failed");
+    EXPECT_API_ERROR(call(port(), "POST", "/api/invoices", clerk_, body), 422, "validation_failed");
   }
   EXPECT_API_ERROR(call(port(), "POST", "/api/invoices", clerk_, "{\"customerId\":"), 400,
                    "invalid_json");
@@ -530,9 +528,9 @@ TEST_F(BusinessE2E, AnotherTenantsIdsAre404) {
   EXPECT_API_ERROR(call(port(), "PUT", ct, argent_, R"({"name":"Stolen"})"), 404, "not_found");
   EXPECT_API_ERROR(call(port(), "PUT", pt, argent_, R"({"stock":0})"), 404, "not_found");
   auto ac = first_item("/api/customers", argent_);
-  json::object b{{"customerId", str(ac, "id")},
-                 {"items", json::array{json::object{{"productId", str(p, "id")},
-                                                    {"quantity", 1}}}}};
+  json::object b{
+      {"customerId", str(ac, "id")},
+      {"items", json::array{json::object{{"productId", str(p, "id")}, {"quantity", 1}}}}};
   auto r = call(port(), "POST", "/api/invoices", argent_, ser(b));
   EXPECT_GE(r.status, 400) << r.body;
   EXPECT_LT(r.status, 500) << r.body;
@@ -561,11 +559,10 @@ TEST_F(BusinessE2E, AnotherTenantsAdminNeverInvalidatesOurCache) {
   (void)get("/api/dashboard/kpi", clerk_);
   (void)get("/api/gold-price", clerk_);
   expect_hit(get(ct, clerk_), true);
-  for (std::string q :
-       {"", "?pattern=*", "?pattern=customer:*", "?pattern=*customer*", "?pattern=**",
-        "?pattern=..%2Faurum%3A*", "?pattern=aurum:*", "?pattern=*aurum*",
-        "?pattern=jeweler:*", "?pattern=%5Ba-z%5D*", "?pattern=%3F*", "?pattern=*%3A*%3A*",
-        "?pattern=kpi", "?pattern=%5C*"}) {
+  for (std::string q : {"", "?pattern=*", "?pattern=customer:*", "?pattern=*customer*",
+                        "?pattern=**", "?pattern=..%2Faurum%3A*", "?pattern=aurum:*",
+                        "?pattern=*aurum*", "?pattern=jeweler:*", "?pattern=%5Ba-z%5D*",
+                        "?pattern=%3F*", "?pattern=*%3A*%3A*", "?pattern=kpi", "?pattern=%5C*"}) {
     SCOPED_TRACE(q);
     auto r = call(port(), "DELETE", "/api/admin/cache" + q, argent_);
     EXPECT_LT(r.status, 500) << r.body;
@@ -575,8 +572,8 @@ TEST_F(BusinessE2E, AnotherTenantsAdminNeverInvalidatesOurCache) {
       EXPECT_API_ERROR(r, r.status, "validation_failed");
     }
   }
-  for (std::string q : std::vector<std::string>{"?pattern=%7Ba%7D", "?pattern=a%20b", "?pattern=",
-                        "?pattern=" + std::string(300, 'x')}) {
+  for (std::string q : std::vector<std::string>{"?pattern=%7Ba%7D", "?pattern=a%20b",
+                                                "?pattern=", "?pattern=" + std::string(300, 'x')}) {
     SCOPED_TRACE(q);
     auto r = call(port(), "DELETE", "/api/admin/cache" + q, argent_);
     EXPECT_GE(r.status, 400) << r.body;
@@ -668,7 +665,7 @@ TEST_F(BusinessE2E, AdminStatsArePerTenant) {
   auto a = get("/api/admin/sessions/stats", owner_);
   ASSERT_EQ(a.status, 200) << a.body;
   auto ao = obj(a);
-  EXPECT_GE(num(ao, "liveSessions"), 2) << a.body;       // owner + clerk at least
+  EXPECT_GE(num(ao, "liveSessions"), 2) << a.body;  // owner + clerk at least
   EXPECT_GE(num(ao, "usersWithSessions"), 2) << a.body;
   auto g = obj(get("/api/admin/sessions/stats", argent_));
   EXPECT_GE(num(g, "liveSessions"), 1);
@@ -693,9 +690,9 @@ TEST_F(BusinessE2E, ProductStockChangeInvalidatesKpi) {
   EXPECT_GE(num(obj(k), "lowInventoryItems"), 1);
   // Now out of stock: any invoice for it is a conflict.
   auto c = first_item("/api/customers", clerk_);
-  json::object b{{"customerId", str(c, "id")},
-                 {"items", json::array{json::object{{"productId", str(p, "id")},
-                                                    {"quantity", 1}}}}};
+  json::object b{
+      {"customerId", str(c, "id")},
+      {"items", json::array{json::object{{"productId", str(p, "id")}, {"quantity", 1}}}}};
   EXPECT_API_ERROR(call(port(), "POST", "/api/invoices", clerk_, ser(b)), 409, "conflict");
 }
 
@@ -722,10 +719,11 @@ TEST_F(BusinessE2E, HealthAndMetrics) {
   auto m = get("/metrics", "");
   ASSERT_EQ(m.status, 200);
   EXPECT_NE(m.header("content-type").find("text/plain"), std::string::npos);
-  for (const char* f : {"jeweler_http_requests_total{", "jeweler_http_request_duration_seconds_bucket{",
-                        "jeweler_ratelimit_decisions_total{", "jeweler_cache_requests_total{",
-                        "jeweler_sessions_active", "jeweler_redis_command_duration_seconds_bucket",
-                        "jeweler_redis_reconnects_total", "jeweler_redis_up 1"})
+  for (const char* f :
+       {"jeweler_http_requests_total{", "jeweler_http_request_duration_seconds_bucket{",
+        "jeweler_ratelimit_decisions_total{", "jeweler_cache_requests_total{",
+        "jeweler_sessions_active", "jeweler_redis_command_duration_seconds_bucket",
+        "jeweler_redis_reconnects_total", "jeweler_redis_up 1"})
     EXPECT_NE(m.body.find(f), std::string::npos) << f;
   EXPECT_NE(m.body.find("policy=\"api\""), std::string::npos);
   EXPECT_NE(m.body.find("decision=\"allowed\""), std::string::npos);
@@ -776,7 +774,8 @@ TEST_F(BusinessE2E, UploadsStoreFilesWithTheirDigest) {
   EXPECT_GE(r.status, 400);
   EXPECT_LT(r.status, 500);
   // Names that try to escape: refused or stored harmlessly, never a 5xx.
-  for (std::string n : std::vector<std::string>{"../../etc/passwd", "/abs/path", "a\\b.txt", std::string(400, 'n')}) {
+  for (std::string n : std::vector<std::string>{"../../etc/passwd", "/abs/path", "a\\b.txt",
+                                                std::string(400, 'n')}) {
     SCOPED_TRACE(n);
     r = call(port(), "POST", "/api/uploads", clerk_, content, {{"X-Filename", n}});
     EXPECT_TRUE(r.status == 201 || r.status == 422 || r.status == 400) << r.status << r.body;

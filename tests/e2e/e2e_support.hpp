@@ -115,8 +115,7 @@ inline HttpResponse call(std::uint16_t port, const std::string& method, const st
   if (headers["User-Agent"].empty()) headers.erase("User-Agent");
   if (!token.empty() && !headers.count("Authorization"))
     headers["Authorization"] = "Bearer " + token;
-  if (!body.empty() && !headers.count("Content-Type"))
-    headers["Content-Type"] = "application/json";
+  if (!body.empty() && !headers.count("Content-Type")) headers["Content-Type"] = "application/json";
   auto r = jeweler::test::http_request(port, method, target, headers, body);
   if (!r) {
     ADD_FAILURE() << "no response to " << method << " " << target;
@@ -164,7 +163,9 @@ inline double dbl(const json::value& v) {
   return -1;
 }
 
-inline std::string ser(const json::value& v) { return json::serialize(v); }
+inline std::string ser(const json::value& v) {
+  return json::serialize(v);
+}
 
 /// API.md section 1: {error, message, requestId} (requestId = X-Request-Id),
 /// the status that fits and Content-Type: application/json; charset=utf-8.
@@ -182,9 +183,9 @@ inline void check_error(const HttpResponse& r, int status, const std::string& co
   EXPECT_FALSE(o.at("requestId").as_string().empty());
   EXPECT_EQ(o.at("requestId").as_string(), r.header("x-request-id")) << r.body;
 }
-#define EXPECT_API_ERROR(resp, status, code) \
-  do {                                       \
-    SCOPED_TRACE("API error check");         \
+#define EXPECT_API_ERROR(resp, status, code)      \
+  do {                                            \
+    SCOPED_TRACE("API error check");              \
     ::e2e::check_error((resp), (status), (code)); \
   } while (0)
 

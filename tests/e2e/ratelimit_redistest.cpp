@@ -33,10 +33,10 @@ void check_rate_headers(const HttpResponse& r) {
   EXPECT_FALSE(r.header("ratelimit-policy").empty());
   EXPECT_FALSE(r.header("ratelimit").empty());
 }
-#define EXPECT_RATE_HEADERS(r)             \
-  do {                                     \
-    SCOPED_TRACE("rate-limit headers");    \
-    check_rate_headers(r);                 \
+#define EXPECT_RATE_HEADERS(r)          \
+  do {                                  \
+    SCOPED_TRACE("rate-limit headers"); \
+    check_rate_headers(r);              \
   } while (0)
 
 /// X-RateLimit-Reset as Unix ms (-1 when not ISO 8601 UTC with ms).
@@ -66,13 +66,15 @@ void check_429(const HttpResponse& r, const std::vector<std::string>& policies) 
   EXPECT_EQ(int_header(r, "retry-after"), ra) << r.body;
   EXPECT_EQ(r.header("x-ratelimit-remaining"), "0");
 }
-#define EXPECT_429(r, ...)                 \
-  do {                                     \
-    SCOPED_TRACE("429 check");             \
-    check_429((r), {__VA_ARGS__});         \
+#define EXPECT_429(r, ...)         \
+  do {                             \
+    SCOPED_TRACE("429 check");     \
+    check_429((r), {__VA_ARGS__}); \
   } while (0)
 
-Headers from(const std::string& ip) { return {{"X-Forwarded-For", ip}}; }
+Headers from(const std::string& ip) {
+  return {{"X-Forwarded-For", ip}};
+}
 
 std::string login_body(const DemoUser& u) {
   return ser(json::object{{"email", u.email}, {"password", u.password}});
@@ -84,8 +86,9 @@ std::string bad_login_body(const std::string& email) {
 // --- api limiter headers and 429 ----------------------------------------------------
 
 TEST(RateLimitE2E, HeadersOnEveryApiRouteAnd429) {
-  Stack st(Env{{"RATE_LIMIT_MAX_REQUESTS", "40"}, {"RATE_LIMIT_TENANT_MAX", ""},
-            {"RATE_LIMIT_WINDOW_MS", ""}});
+  Stack st(Env{{"RATE_LIMIT_MAX_REQUESTS", "40"},
+               {"RATE_LIMIT_TENANT_MAX", ""},
+               {"RATE_LIMIT_WINDOW_MS", ""}});
   auto port = st.port();
   ASSERT_NE(port, 0);
   auto clerk = token_of(port, kClerk);
@@ -94,13 +97,17 @@ TEST(RateLimitE2E, HeadersOnEveryApiRouteAnd429) {
   auto cust = ids_of(port, clerk, "/api/customers", 1);
   ASSERT_FALSE(cust.empty());
 
-  std::vector<std::pair<std::string, std::string>> routes = {
-      {"GET", "/api/auth/me"},           {"GET", "/api/auth/sessions"},
-      {"GET", "/api/auth/permissions"},  {"GET", "/api/dashboard/kpi"},
-      {"GET", "/api/gold-price"},        {"GET", "/api/customers"},
-      {"GET", "/api/customers/" + cust[0]}, {"GET", "/api/products"},
-      {"GET", "/api/invoices"},          {"GET", "/api/admin/cache/stats"},
-      {"POST", "/api/auth/refresh"}};
+  std::vector<std::pair<std::string, std::string>> routes = {{"GET", "/api/auth/me"},
+                                                             {"GET", "/api/auth/sessions"},
+                                                             {"GET", "/api/auth/permissions"},
+                                                             {"GET", "/api/dashboard/kpi"},
+                                                             {"GET", "/api/gold-price"},
+                                                             {"GET", "/api/customers"},
+                                                             {"GET", "/api/customers/" + cust[0]},
+                                                             {"GET", "/api/products"},
+                                                             {"GET", "/api/invoices"},
+                                                             {"GET", "/api/admin/cache/stats"},
+                                                             {"POST", "/api/auth/refresh"}};
   int last_remaining = -1;
   for (auto& [m, t] : routes) {
     SCOPED_TRACE(m + " " + t);
@@ -334,9 +341,9 @@ TEST_F(LimitsE2E, IpLimitHoldsAcrossAccounts) {
   }
   EXPECT_429(call(port(), "POST", "/api/auth/login", {}, login_body(kOwner), ip), "auth-ip");
   // The owner account itself is fine from elsewhere.
-  EXPECT_EQ(call(port(), "POST", "/api/auth/login", {}, login_body(kOwner), from("10.4.0.2"))
-                .status,
-            200);
+  EXPECT_EQ(
+      call(port(), "POST", "/api/auth/login", {}, login_body(kOwner), from("10.4.0.2")).status,
+      200);
 }
 
 TEST_F(LimitsE2E, PasswordResetLimitedPerIpAndPerEmail) {
@@ -352,10 +359,10 @@ TEST_F(LimitsE2E, PasswordResetLimitedPerIpAndPerEmail) {
   EXPECT_429(r, "password-reset-ip");
 
   for (int i = 0; i < 3; ++i)
-    EXPECT_EQ(call(port(), "POST", t, {}, body(kClerk.email),
-                   from("10.6.0." + std::to_string(i + 1)))
-                  .status,
-              202);
+    EXPECT_EQ(
+        call(port(), "POST", t, {}, body(kClerk.email), from("10.6.0." + std::to_string(i + 1)))
+            .status,
+        202);
   r = call(port(), "POST", t, {}, body(kClerk.email), from("10.6.1.1"));
   EXPECT_429(r, "password-reset-email");
   // Not an enumeration oracle: an unknown address is limited the same way.

@@ -53,15 +53,15 @@ TEST(ResilienceE2E, RedisKilledThenRestartedWithItsData) {
   EXPECT_EQ(call(port, "GET", "/health/live").status, 200);
   EXPECT_EQ(call(port, "GET", "/health/ready").status, 503);
 
-  for (auto [m, t] : std::vector<std::pair<std::string, std::string>>{
-           {"GET", "/api/auth/me"},
-           {"GET", "/api/auth/sessions"},
-           {"POST", "/api/auth/refresh"},
-           {"POST", "/api/auth/logout"},
-           {"GET", "/api/dashboard/kpi"},
-           {"GET", "/api/customers"},
-           {"GET", "/api/customers/" + cust[0]},
-           {"GET", "/api/admin/cache/stats"}}) {
+  for (auto [m, t] :
+       std::vector<std::pair<std::string, std::string>>{{"GET", "/api/auth/me"},
+                                                        {"GET", "/api/auth/sessions"},
+                                                        {"POST", "/api/auth/refresh"},
+                                                        {"POST", "/api/auth/logout"},
+                                                        {"GET", "/api/dashboard/kpi"},
+                                                        {"GET", "/api/customers"},
+                                                        {"GET", "/api/customers/" + cust[0]},
+                                                        {"GET", "/api/admin/cache/stats"}}) {
     SCOPED_TRACE(m + " " + t);
     expect_503(timed(port, m, t, owner));
   }

@@ -95,6 +95,17 @@ asio::awaitable<std::optional<http::Response>> check_limits(Services& s, http::R
   co_return std::nullopt;
 }
 
+/// A request refused for its body before the handler's own limits could be
+/// checked still counts against the `api` limiter and carries its headers
+/// (API.md section 3: every /api route is rate limited).
+asio::awaitable<http::Response> refuse(Services& s, http::Request& req, http::Response error) {
+  ratelimit::Outcome limits;
+  std::vector<std::string> names = {"api"};
+  if (auto refused = co_await check_limits(s, req, std::move(names), {}, limits))
+    co_return std::move(*refused);
+  co_return error;
+}
+
 /// After a failed credential: counts it against `limiter` (auth) and updates
 /// the headers with the counts after this failure.
 asio::awaitable<void> count_failure(Services& s, http::Request& req, std::string_view account,
@@ -130,24 +141,43 @@ std::string email_digest(std::string_view email) {
 
 // --- handlers ----------------------------------------------------------------------
 
+struct LoginInput {
+  std::string email, password;
+  std::optional<TenantId> tenant;
+  std::optional<std::string> device_id;
+};
+
+/// The login body; std::nullopt + `error` (400/422) when it is not usable.
+std::optional<LoginInput> parse_login(const http::Request& req, http::Response& error) {
+  auto body = json_object_body(req, error);
+  if (!body) return std::nullopt;
+  auto email = required_string(*body, "email", 254, error);
+  if (!email) return std::nullopt;
+  auto password = required_string(*body, "password", kMaxPassword, error);
+  if (!password) return std::nullopt;
+  LoginInput in{std::move(*email), std::move(*password), std::nullopt, std::nullopt};
+  std::optional<std::string> tenant_text;
+  if (!optional_string(*body, "tenantId", 64, tenant_text, error)) return std::nullopt;
+  if (!optional_string(*body, "deviceId", session::limits::device_id, in.device_id, error))
+    return std::nullopt;
+  if (tenant_text) {
+    in.tenant = TenantId::parse(*tenant_text);
+    if (!in.tenant) {
+      error = validation_failed("tenantId is not a valid tenant id", "tenantId");
+      return std::nullopt;
+    }
+  }
+  return in;
+}
+
 asio::awaitable<http::Response> login(Services& s, http::Request& req) {
   http::Response error;
-  auto body = json_object_body(req, error);
-  if (!body) co_return error;
-  auto email = required_string(*body, "email", 254, error);
-  if (!email) co_return error;
-  auto password = required_string(*body, "password", kMaxPassword, error);
-  if (!password) co_return error;
-  std::optional<std::string> tenant_text, device_id;
-  if (!optional_string(*body, "tenantId", 64, tenant_text, error)) co_return error;
-  if (!optional_string(*body, "deviceId", session::limits::device_id, device_id, error))
-    co_return error;
-  std::optional<TenantId> tenant;
-  if (tenant_text) {
-    tenant = TenantId::parse(*tenant_text);
-    if (!tenant) co_return validation_failed("tenantId is not a valid tenant id", "tenantId");
-  }
-  const std::string account = store::normalize_email(*email);
+  auto input = parse_login(req, error);
+  if (!input) co_return co_await refuse(s, req, std::move(error));
+  const std::string& password = input->password;
+  const std::optional<TenantId>& tenant = input->tenant;
+  const std::optional<std::string>& device_id = input->device_id;
+  const std::string account = store::normalize_email(input->email);
 
   ratelimit::Outcome limits;
   std::vector<std::string> names = {"api", "auth"};
@@ -161,9 +191,9 @@ asio::awaitable<http::Response> login(Services& s, http::Request& req) {
   co_await s.blocking([&] {
     user = s.repo().find_login_user(tenant, account);
     if (user)
-      ok = store::crypto::verify_password(*password, user->password_hash);
+      ok = store::crypto::verify_password(password, user->password_hash);
     else
-      store::crypto::verify_password_dummy(*password);
+      store::crypto::verify_password_dummy(password);
   });
   if (!user && is_unavailable(user.error())) co_return http::Response::from_error(user.error());
   if (!ok) {
@@ -193,16 +223,25 @@ asio::awaitable<http::Response> login(Services& s, http::Request& req) {
   co_return issued(*s.shared, *created);
 }
 
+/// The 2FA body's code (6 digits); std::nullopt + `error` otherwise.
+std::optional<std::string> parse_code(const http::Request& req, http::Response& error) {
+  auto body = json_object_body(req, error);
+  if (!body) return std::nullopt;
+  auto code = required_string(*body, "code", 16, error);
+  if (!code) return std::nullopt;
+  if (code->size() != 6 ||
+      !std::all_of(code->begin(), code->end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    error = validation_failed("code must be 6 digits", "code");
+    return std::nullopt;
+  }
+  return code;
+}
+
 asio::awaitable<http::Response> verify_2fa(Services& s, http::Request& req) {
   const Caller& c = caller(req);
   http::Response error;
-  auto body = json_object_body(req, error);
-  if (!body) co_return error;
-  auto code = required_string(*body, "code", 16, error);
-  if (!code) co_return error;
-  if (code->size() != 6 ||
-      !std::all_of(code->begin(), code->end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
-    co_return validation_failed("code must be 6 digits", "code");
+  auto code = parse_code(req, error);
+  if (!code) co_return co_await refuse(s, req, std::move(error));
 
   ratelimit::Outcome limits;
   std::vector<std::string> names = {"api", "auth"};
@@ -306,14 +345,23 @@ asio::awaitable<http::Response> delete_all_sessions(Services& s, http::Request& 
   co_return res;
 }
 
+/// The password-reset body's email; std::nullopt + `error` otherwise.
+std::optional<std::string> parse_reset_email(const http::Request& req, http::Response& error) {
+  auto body = json_object_body(req, error);
+  if (!body) return std::nullopt;
+  auto email = required_string(*body, "email", 254, error);
+  if (!email) return std::nullopt;
+  if (!store::valid_email(*email)) {
+    error = validation_failed("email is not an email address", "email");
+    return std::nullopt;
+  }
+  return email;
+}
+
 asio::awaitable<http::Response> password_reset(Services& s, http::Request& req) {
   http::Response error;
-  auto body = json_object_body(req, error);
-  if (!body) co_return error;
-  auto email = required_string(*body, "email", 254, error);
-  if (!email) co_return error;
-  if (!store::valid_email(*email))
-    co_return validation_failed("email is not an email address", "email");
+  auto email = parse_reset_email(req, error);
+  if (!email) co_return co_await refuse(s, req, std::move(error));
   const std::string account = store::normalize_email(*email);
   ratelimit::Outcome limits;
   std::vector<std::string> names = {"api", "passwordReset"};

@@ -3,7 +3,8 @@
 //
 //   authenticate (slot)  identify the caller from `Authorization: Bearer` or
 //                        the `sid` cookie; Redis down -> 503; user-agent
-//                        change -> session destroyed + 401. Never answers 401
+//                        change -> session destroyed (authorize then answers
+//                        401, after the rate limiter). Never answers 401
 //                        for a missing/unknown token itself, so that the rate
 //                        limiter still counts (by IP) anonymous requests.
 //   rate_limit (slot)    the `api` limiter (+ api-tenant) and the route's own
@@ -65,6 +66,11 @@ const http::RouteOptions* route_options(const http::Request& req) {
   return req.route ? &req.route->options : nullptr;
 }
 
+/// Set by authenticate when it ended a session whose user agent changed; the
+/// request then still passes the rate limiter (every /api response is limited
+/// and carries the headers) before authorize answers 401.
+struct SessionEndedByClientChange {};
+
 http::Response unauthorized(std::string message = "Authentication required") {
   return http::Response::make_error(401, "unauthorized", std::move(message));
 }
@@ -104,7 +110,8 @@ http::Middleware authenticate(Services& s) {
           "\"tenantId\":\"{}\",\"sessionId\":\"{}\"}}",
           req.request_id, lookup.session.user_id.str(), lookup.session.tenant_id.str(),
           lookup.session.id);
-      co_return unauthorized("Session ended: the client changed");
+      req.context.set(SessionEndedByClientChange{});
+      co_return co_await next(req);  // rate-limited by IP, then 401 from authorize
     }
     if (lookup.ip_changed)
       spdlog::info(
@@ -150,7 +157,11 @@ http::Middleware authorize() {
     const auto* o = route_options(req);
     if (!o || !o->auth_required) co_return co_await next(req);
     const auto* c = req.context.get<Caller>();
-    if (!c) co_return unauthorized();
+    if (!c) {
+      if (req.context.get<SessionEndedByClientChange>())
+        co_return unauthorized("Session ended: the client changed");
+      co_return unauthorized();
+    }
     if (!c->session.two_factor_verified && !o->allow_unverified_2fa)
       co_return http::Response::make_error(
           403, "two_factor_required",
