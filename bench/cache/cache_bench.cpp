@@ -123,13 +123,6 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
-}
-
 void bm_cache(benchmark::State& state, Op op) {
   int concurrency = static_cast<int>(state.range(0));
   int total = g_smoke ? 2000 : 400000;
@@ -139,8 +132,8 @@ void bm_cache(benchmark::State& state, Op op) {
     double ops = total / r.seconds;
     g_ops[name_of(op)].push_back(ops);
     state.counters["ops_per_s"] = ops;
-    state.counters["p50_us"] = percentile(r.latencies_us, 0.5);
-    state.counters["p99_us"] = percentile(r.latencies_us, 0.99);
+    state.counters["p50_us"] = jeweler::test::percentile(r.latencies_us, 0.5);
+    state.counters["p99_us"] = jeweler::test::percentile(r.latencies_us, 0.99);
     state.counters["errors"] = r.errors;
     if (r.errors) state.SkipWithError("calls failed");
   }
@@ -154,13 +147,7 @@ double redis_benchmark_get(const std::string& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (std::string(argv[i]) == "--smoke")
-      g_smoke = true;
-    else
-      args.push_back(argv[i]);
-  }
+  std::vector<char*> args = jeweler::test::take_smoke_flag(argc, argv, g_smoke);
   int n = static_cast<int>(args.size());
   test::RedisServer server(test::RedisServerOptions{.appendonly = false});
   g_server = &server;

@@ -102,13 +102,6 @@ RunResult run_load(Algorithm algo, int total) {
   return res;
 }
 
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
-}
-
 void bm_check(benchmark::State& state, Algorithm algo) {
   int total = g_smoke ? 2000 : 200000;
   std::string name(to_string(algo));
@@ -118,8 +111,8 @@ void bm_check(benchmark::State& state, Algorithm algo) {
     double ops = total / r.seconds;
     g_ops[name] = std::max(g_ops[name], ops);
     state.counters["checks_per_s"] = ops;
-    state.counters["p50_us"] = percentile(r.latencies_us, 0.5);
-    state.counters["p99_us"] = percentile(r.latencies_us, 0.99);
+    state.counters["p50_us"] = jeweler::test::percentile(r.latencies_us, 0.5);
+    state.counters["p99_us"] = jeweler::test::percentile(r.latencies_us, 0.99);
     state.counters["errors"] = r.errors;
     state.counters["rejected"] = r.rejected;
     if (r.errors) state.SkipWithError("checks failed");
@@ -144,13 +137,7 @@ double redis_benchmark(Algorithm algo, int total) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (std::string(argv[i]) == "--smoke")
-      g_smoke = true;
-    else
-      args.push_back(argv[i]);
-  }
+  std::vector<char*> args = jeweler::test::take_smoke_flag(argc, argv, g_smoke);
   int n = static_cast<int>(args.size());
   test::RedisServer server(test::RedisServerOptions{.appendonly = false});
   g_server = &server;

@@ -87,13 +87,6 @@ RunResult run_load(bool is_get, int concurrency, int total_ops) {
   return res;
 }
 
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  std::size_t k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
-}
-
 void bm_client(benchmark::State& state, bool is_get) {
   int concurrency = static_cast<int>(state.range(0));
   int total = g_smoke ? 2000 : (concurrency == 1 ? 50000 : 400000);
@@ -108,8 +101,8 @@ void bm_client(benchmark::State& state, bool is_get) {
       g_lat_us[name] = g_lat_us.count(name) ? std::min(g_lat_us[name], mean) : mean;
     }
     state.counters["ops_per_s"] = ops;
-    state.counters["p50_us"] = percentile(r.latencies_us, 0.5);
-    state.counters["p99_us"] = percentile(r.latencies_us, 0.99);
+    state.counters["p50_us"] = jeweler::test::percentile(r.latencies_us, 0.5);
+    state.counters["p99_us"] = jeweler::test::percentile(r.latencies_us, 0.99);
     state.counters["errors"] = r.errors;
     if (r.errors) state.SkipWithError("commands failed");
   }
@@ -123,13 +116,7 @@ std::map<std::string, double> redis_benchmark(const std::string& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (std::string(argv[i]) == "--smoke")
-      g_smoke = true;
-    else
-      args.push_back(argv[i]);
-  }
+  std::vector<char*> args = jeweler::test::take_smoke_flag(argc, argv, g_smoke);
   int n = static_cast<int>(args.size());
   test::RedisServer server(test::RedisServerOptions{.appendonly = false});
   g_server = &server;

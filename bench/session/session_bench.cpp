@@ -41,13 +41,6 @@ struct Run {
   std::vector<double> lat_us;
 };
 
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
-  return v[k];
-}
-
 // is_get: `concurrency` callers run get() on a pool of sessions; otherwise
 // they run create() for users spread over many buckets.
 Run run_load(bool is_get, int concurrency, int total) {
@@ -134,8 +127,8 @@ void bm(benchmark::State& state, bool is_get) {
     double ops = total / r.seconds;
     g_ops[name] = std::max(g_ops[name], ops);
     state.counters["ops_per_s"] = ops;
-    state.counters["p50_us"] = percentile(r.lat_us, 0.5);
-    state.counters["p99_us"] = percentile(r.lat_us, 0.99);
+    state.counters["p50_us"] = jeweler::test::percentile(r.lat_us, 0.5);
+    state.counters["p99_us"] = jeweler::test::percentile(r.lat_us, 0.99);
     state.counters["errors"] = r.errors;
     if (r.errors) state.SkipWithError("operations failed");
   }
@@ -149,13 +142,7 @@ double redis_benchmark(const std::string& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> args;
-  for (int i = 0; i < argc; ++i) {
-    if (std::string(argv[i]) == "--smoke")
-      g_smoke = true;
-    else
-      args.push_back(argv[i]);
-  }
+  std::vector<char*> args = jeweler::test::take_smoke_flag(argc, argv, g_smoke);
   int n = static_cast<int>(args.size());
   test::RedisServer server(test::RedisServerOptions{.appendonly = false});
   g_server = &server;

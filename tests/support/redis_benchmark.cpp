@@ -46,4 +46,23 @@ double redis_benchmark_rps(std::uint16_t port, const std::string& args) {
   return best;
 }
 
+double percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
+  return v[k];
+}
+
+std::vector<char*> take_smoke_flag(int argc, char** argv, bool& smoke) {
+  std::vector<char*> args;
+  smoke = false;
+  for (int i = 0; i < argc; ++i) {
+    if (std::string(argv[i]) == "--smoke")
+      smoke = true;
+    else
+      args.push_back(argv[i]);
+  }
+  return args;
+}
+
 }  // namespace jeweler::test

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace jeweler::test {
 
@@ -17,5 +18,13 @@ std::map<std::string, double> redis_benchmark(std::uint16_t port, const std::str
 /// The highest requests/s over the tests `redis_benchmark` returned (0 if none):
 /// for runs with a single test.
 double redis_benchmark_rps(std::uint16_t port, const std::string& args);
+
+/// The p-quantile (0..1) of `v` (reorders it); 0 when empty.
+double percentile(std::vector<double>& v, double p);
+
+/// Removes "--smoke" from the command line (the CTest smoke runs pass it)
+/// and returns the remaining arguments for benchmark::Initialize; `smoke`
+/// tells whether it was there.
+std::vector<char*> take_smoke_flag(int argc, char** argv, bool& smoke);
 
 }  // namespace jeweler::test

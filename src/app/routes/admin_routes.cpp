@@ -80,12 +80,6 @@ asio::awaitable<http::Response> logout_user(Services& s, http::Request& req) {
   co_return http::Response::json(o);
 }
 
-using Fn = asio::awaitable<http::Response> (*)(Services&, http::Request&);
-
-http::Handler bind(Services& s, Fn fn) {
-  return [&s, fn](http::Request& req) { return fn(s, req); };
-}
-
 }  // namespace
 
 void add_admin_routes(ThreadContext& t, Services& s) {

@@ -395,12 +395,6 @@ asio::awaitable<http::Response> permissions(Services& s, http::Request& req) {
   co_return res;
 }
 
-using Fn = asio::awaitable<http::Response> (*)(Services&, http::Request&);
-
-http::Handler bind(Services& s, Fn fn) {
-  return [&s, fn](http::Request& req) { return fn(s, req); };
-}
-
 }  // namespace
 
 void add_auth_routes(ThreadContext& t, Services& s) {

@@ -131,37 +131,38 @@ asio::awaitable<http::Response> put_gold_price(Services& s, http::Request& req) 
 
 // --- customers, products, invoices ------------------------------------------------------
 
-asio::awaitable<http::Response> list_customers(Services& s, http::Request& req) {
+/// A listing (not cached, API.md): ?limit= (1..100, default 50) & ?offset=.
+template <class T, class List>
+asio::awaitable<http::Response> list_page(Services& s, http::Request& req, List list) {
   const Caller& c = caller(req);
   store::Problem problem;
   auto page = store::parse_page_request(query(req, "limit"), query(req, "offset"), problem);
   if (!page) co_return from_error(page.error(), &problem);
-  Result<store::Page<store::Customer>> r = make_error_code(errc::internal);
-  co_await s.blocking([&] { r = s.repo().list_customers(c.tenant(), *page); });
+  Result<store::Page<T>> r = make_error_code(errc::internal);
+  co_await s.blocking([&] { r = list(s.repo(), c.tenant(), *page); });
   if (!r) co_return from_error(r.error());
   co_return http::Response::json(store::to_json(*r));
+}
+
+asio::awaitable<http::Response> list_customers(Services& s, http::Request& req) {
+  co_return co_await list_page<store::Customer>(
+      s, req, [](store::Repository& repo, const TenantId& t, const store::PageRequest& p) {
+        return repo.list_customers(t, p);
+      });
 }
 
 asio::awaitable<http::Response> list_products(Services& s, http::Request& req) {
-  const Caller& c = caller(req);
-  store::Problem problem;
-  auto page = store::parse_page_request(query(req, "limit"), query(req, "offset"), problem);
-  if (!page) co_return from_error(page.error(), &problem);
-  Result<store::Page<store::Product>> r = make_error_code(errc::internal);
-  co_await s.blocking([&] { r = s.repo().list_products(c.tenant(), *page); });
-  if (!r) co_return from_error(r.error());
-  co_return http::Response::json(store::to_json(*r));
+  co_return co_await list_page<store::Product>(
+      s, req, [](store::Repository& repo, const TenantId& t, const store::PageRequest& p) {
+        return repo.list_products(t, p);
+      });
 }
 
 asio::awaitable<http::Response> list_invoices(Services& s, http::Request& req) {
-  const Caller& c = caller(req);
-  store::Problem problem;
-  auto page = store::parse_page_request(query(req, "limit"), query(req, "offset"), problem);
-  if (!page) co_return from_error(page.error(), &problem);
-  Result<store::Page<store::Invoice>> r = make_error_code(errc::internal);
-  co_await s.blocking([&] { r = s.repo().list_invoices(c.tenant(), *page); });
-  if (!r) co_return from_error(r.error());
-  co_return http::Response::json(store::to_json(*r));
+  co_return co_await list_page<store::Invoice>(
+      s, req, [](store::Repository& repo, const TenantId& t, const store::PageRequest& p) {
+        return repo.list_invoices(t, p);
+      });
 }
 
 /// GET of one cached entity: namespace `ns`, loaded by `load` on a miss.
@@ -307,12 +308,6 @@ asio::awaitable<http::Response> create_upload(Services& s, http::Request& req) {
   if (!r) co_return from_error(r.error(), &problem);
   auto res = http::Response::json(store::to_json(*r), 201);
   co_return res;
-}
-
-using Fn = asio::awaitable<http::Response> (*)(Services&, http::Request&);
-
-http::Handler bind(Services& s, Fn fn) {
-  return [&s, fn](http::Request& req) { return fn(s, req); };
 }
 
 }  // namespace

@@ -126,6 +126,11 @@ void set_x_cache(http::Response& res, bool hit);
 /// Current Unix time in ms (wall clock).
 std::int64_t now_ms();
 
+/// A route handler of the form `awaitable<Response> fn(Services&, Request&)`
+/// bound to this thread's services.
+using RouteFn = asio::awaitable<http::Response> (*)(Services&, http::Request&);
+http::Handler bind(Services& s, RouteFn fn);
+
 // --- route groups (one file each) -------------------------------------------
 
 /// Authentication middleware (identify), authorization (401/403/2FA) and the

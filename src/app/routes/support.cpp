@@ -96,6 +96,10 @@ void set_x_cache(http::Response& res, bool hit) {
   res.headers.set("X-Cache", hit ? "HIT" : "MISS");
 }
 
+http::Handler bind(Services& s, RouteFn fn) {
+  return [&s, fn](http::Request& req) { return fn(s, req); };
+}
+
 std::int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
