@@ -6,7 +6,7 @@
 #   scripts/deps.sh --bench   # also the HTTP benchmark tools (wrk, python3 for bench/http/*.sh)
 set -euo pipefail
 PKGS=(
-  build-essential cmake ninja-build ccache pkg-config git curl
+  build-essential cmake ninja-build ccache pkg-config git curl clang-format
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev openssl libsodium-dev libsqlite3-dev
   libspdlog-dev libfmt-dev
