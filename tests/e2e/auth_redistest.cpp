@@ -89,7 +89,16 @@ class AuthE2E : public ::testing::Test {
     delete stack_;
     stack_ = nullptr;
   }
-  void SetUp() override { ASSERT_NE(port(), 0); }
+  void SetUp() override {
+    ASSERT_NE(port(), 0);
+    // A TOTP code is accepted once: forget the codes earlier tests used.
+    forget_used_codes();
+  }
+  static void forget_used_codes() {
+    stack_->redis->cli(
+        {"EVAL", "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end", "0",
+         "*totp-used*"});
+  }
   static std::uint16_t port() { return stack_->port(); }
   static Stack* stack_;
 };
@@ -423,6 +432,22 @@ TEST_F(AuthE2E, TwoFactorGatesEverythingUntilVerifiedThenRotates) {
   EXPECT_EQ(call(port(), "GET", "/api/auth/sessions", nt).status, 200);
   auto me2 = obj(call(port(), "GET", "/api/auth/me", nt));
   EXPECT_TRUE(me2.at("session").as_object().at("twoFactorVerified").as_bool());
+}
+
+TEST_F(AuthE2E, TwoFactorCodeIsAcceptedOnce) {
+  const std::string code = totp_now();
+  auto first = login(port(), kSecure);
+  ASSERT_EQ(first.status(), 200);
+  auto ok = call(port(), "POST", "/api/auth/2fa/verify", first.token,
+                 json::serialize(json::object{{"code", code}}));
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  // Another session (an attacker who saw the code) cannot use it again.
+  auto second = login(port(), kSecure);
+  ASSERT_EQ(second.status(), 200);
+  auto replay = call(port(), "POST", "/api/auth/2fa/verify", second.token,
+                     json::serialize(json::object{{"code", code}}));
+  EXPECT_API_ERROR(replay, 401, "unauthorized");
+  EXPECT_API_ERROR(call(port(), "GET", "/api/customers", second.token), 403, "two_factor_required");
 }
 
 TEST_F(AuthE2E, TwoFactorPendingSessionCanLogOut) {

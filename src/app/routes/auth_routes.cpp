@@ -16,6 +16,8 @@ namespace jeweler::app::routes {
 namespace {
 
 constexpr std::size_t kMaxPassword = 1024;
+// Longer than the TOTP acceptance window (3 steps of 30 s).
+constexpr std::chrono::seconds kTotpUsedTtl{120};
 
 // --- cookies ------------------------------------------------------------------
 
@@ -258,6 +260,17 @@ asio::awaitable<http::Response> verify_2fa(Services& s, http::Request& req) {
   if (!step) {
     co_await count_failure(s, req, c.session.email, limits);
     co_return http::Response::make_error(401, "unauthorized", "Invalid two-factor code");
+  }
+  // A code is accepted once (RFC 6238 section 5.2): the first use of (user,
+  // time step) is recorded in the tenant's cache for longer than the
+  // acceptance window; a replay of an observed code is a failure.
+  const std::string used_key = c.user().str() + ":" + std::to_string(*step);
+  auto uses = co_await s.cache.increment(c.tenant(), "totp-used", used_key, 1, kTotpUsedTtl);
+  if (!uses) co_return from_error(uses.error());
+  if (*uses > 1) {
+    co_await count_failure(s, req, c.session.email, limits);
+    co_return http::Response::make_error(401, "unauthorized",
+                                         "This two-factor code was already used");
   }
   session::SessionPatch patch;
   patch.two_factor_verified = true;
