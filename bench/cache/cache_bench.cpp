@@ -6,6 +6,7 @@
 //   build/bench/cache/cache_bench --smoke    # tiny counts (CTest)
 #include <jeweler/cache/cache.hpp>
 
+#include "load_runner.hpp"
 #include "redis_benchmark.hpp"
 #include "redis_server.hpp"
 
@@ -44,13 +45,7 @@ const char* name_of(Op op) {
   return "?";
 }
 
-struct RunResult {
-  double seconds = 0;
-  std::vector<double> latencies_us;
-  int errors = 0;
-};
-
-RunResult run_load(Op op, int concurrency, int total_ops) {
+test::LoadResult run_load(Op op, int concurrency, int total_ops) {
   asio::io_context io;
   auto cfg = g_server->config();
   cfg.command_timeout = 10s;
@@ -65,50 +60,34 @@ RunResult run_load(Op op, int concurrency, int total_ops) {
     ++loads;
     co_return value;
   };
-  RunResult res;
-  res.latencies_us.reserve(static_cast<std::size_t>(total_ops));
-  int next = 0, finished = 0;
-  std::chrono::steady_clock::time_point t0;
-  auto worker = [&]() -> asio::awaitable<void> {
-    while (next < total_ops) {
-      ++next;
-      auto s = std::chrono::steady_clock::now();
-      bool ok = false;
-      switch (op) {
-        case Op::raw_get: {
-          auto r = co_await client->exec(redis::Command::make("GET", raw_key));
-          ok = r && r->is_string();
-          break;
-        }
-        case Op::cache_get: {
-          auto r = co_await cache.get(kTenant, "product", "p1");
-          ok = r && r->has_value();
-          break;
-        }
-        case Op::cache_get_or_set: {
-          auto r = co_await cache.get_or_set(kTenant, "product", "p1", loader);
-          ok = r && r->hit();
-          break;
-        }
-      }
-      if (!ok) ++res.errors;
-      res.latencies_us.push_back(
-          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - s).count());
-    }
-    ++finished;
+  auto setup = [&]() -> asio::awaitable<void> {
+    co_await client->wait_ready(5s);
+    (void)co_await cache.set(kTenant, "product", "p1", value, 1h);
   };
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        co_await client->wait_ready(5s);
-        (void)co_await cache.set(kTenant, "product", "p1", value, 1h);
-        t0 = std::chrono::steady_clock::now();
-        for (int w = 0; w < concurrency; ++w) asio::co_spawn(io, worker, asio::detached);
-      },
-      asio::detached);
-  while (finished < concurrency) io.run_one();
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (loads != 0) ++res.errors;
+  auto one = [&](int, int) -> asio::awaitable<test::OpOutcome> {
+    bool ok = false;
+    switch (op) {
+      case Op::raw_get: {
+        auto cmd = redis::Command::make("GET", raw_key);
+        auto r = co_await client->exec(std::move(cmd));
+        ok = r && r->is_string();
+        break;
+      }
+      case Op::cache_get: {
+        auto r = co_await cache.get(kTenant, "product", "p1");
+        ok = r && r->has_value();
+        break;
+      }
+      case Op::cache_get_or_set: {
+        auto r = co_await cache.get_or_set(kTenant, "product", "p1", loader);
+        ok = r && r->hit();
+        break;
+      }
+    }
+    co_return ok ? test::OpOutcome::ok : test::OpOutcome::error;
+  };
+  auto res = test::run_load(io, concurrency, total_ops, setup, one);
+  if (loads != 0) ++res.errors;  // every call must have been a hit
   client.reset();
   io.run_for(10ms);
   return res;

@@ -7,6 +7,7 @@
 //   build/bench/ratelimit/ratelimit_bench --smoke   # tiny counts (CTest)
 #include <jeweler/ratelimit/limiter.hpp>
 
+#include "load_runner.hpp"
 #include "redis_benchmark.hpp"
 #include "redis_server.hpp"
 
@@ -44,13 +45,7 @@ Policy bench_policy(Algorithm a, std::string name) {
   return p;
 }
 
-struct RunResult {
-  double seconds = 0;
-  int errors = 0, rejected = 0;
-  std::vector<double> latencies_us;
-};
-
-RunResult run_load(Algorithm algo, int total) {
+test::LoadResult run_load(Algorithm algo, int total) {
   asio::io_context io;
   auto cfg = g_server->config();
   cfg.command_timeout = 10s;
@@ -60,43 +55,17 @@ RunResult run_load(Algorithm algo, int total) {
   lo.timeout = 10s;
   Limiter limiter(*client, std::make_shared<Stats>(), std::make_shared<Fallback>(), lo);
   auto policy = bench_policy(algo, "b-" + std::string(to_string(algo)));
-  RunResult res;
-  res.latencies_us.reserve(static_cast<std::size_t>(total));
-  int next = 0, finished = 0;
   std::mt19937 rng(42);
-  std::chrono::steady_clock::time_point t0;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        co_await client->wait_ready(5s);
-        t0 = std::chrono::steady_clock::now();
-        for (int w = 0; w < kCallers; ++w) {
-          asio::co_spawn(
-              io,
-              [&]() -> asio::awaitable<void> {
-                while (next < total) {
-                  ++next;
-                  char subject[16];
-                  std::snprintf(subject, sizeof subject, "%012u",
-                                static_cast<unsigned>(rng() % kKeySpace));
-                  auto s = std::chrono::steady_clock::now();
-                  auto d = co_await limiter.check(policy, Key::custom("bench", subject));
-                  if (!d)
-                    ++res.errors;
-                  else if (!d->allowed)
-                    ++res.rejected;
-                  res.latencies_us.push_back(std::chrono::duration<double, std::micro>(
-                                                 std::chrono::steady_clock::now() - s)
-                                                 .count());
-                }
-                ++finished;
-              },
-              asio::detached);
-        }
-      },
-      asio::detached);
-  while (finished < kCallers) io.run_one();
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto setup = [&]() -> asio::awaitable<void> { co_await client->wait_ready(5s); };
+  auto op = [&](int, int) -> asio::awaitable<test::OpOutcome> {
+    char subject[16];
+    std::snprintf(subject, sizeof subject, "%012u", static_cast<unsigned>(rng() % kKeySpace));
+    auto key = Key::custom("bench", subject);
+    auto d = co_await limiter.check(policy, std::move(key));
+    if (!d) co_return test::OpOutcome::error;
+    co_return d->allowed ? test::OpOutcome::ok : test::OpOutcome::other;  // other: rejected
+  };
+  auto res = test::run_load(io, kCallers, total, setup, op);
   client.reset();
   io.run_for(10ms);
   return res;
@@ -114,7 +83,7 @@ void bm_check(benchmark::State& state, Algorithm algo) {
     state.counters["p50_us"] = jeweler::test::percentile(r.latencies_us, 0.5);
     state.counters["p99_us"] = jeweler::test::percentile(r.latencies_us, 0.99);
     state.counters["errors"] = r.errors;
-    state.counters["rejected"] = r.rejected;
+    state.counters["rejected"] = r.other;
     if (r.errors) state.SkipWithError("checks failed");
   }
 }

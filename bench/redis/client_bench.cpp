@@ -8,6 +8,7 @@
 //   build/bench/redis/redis_client_bench --smoke    # tiny counts (CTest)
 #include <jeweler/redis/client.hpp>
 
+#include "load_runner.hpp"
 #include "redis_benchmark.hpp"
 #include "redis_server.hpp"
 
@@ -34,54 +35,26 @@ bool g_smoke = false;
 std::map<std::string, double> g_ops;     // name -> ops/s (best of the repetitions)
 std::map<std::string, double> g_lat_us;  // name -> mean latency µs (1 caller)
 
-struct RunResult {
-  double seconds = 0;
-  std::vector<double> latencies_us;
-  int errors = 0;
-};
-
-RunResult run_load(bool is_get, int concurrency, int total_ops) {
+test::LoadResult run_load(bool is_get, int concurrency, int total_ops) {
   asio::io_context io;
   auto cfg = g_server->config();
   cfg.command_timeout = 10s;
   cfg.health_interval = 3600s;
   auto client = redis::make_client(io.get_executor(), cfg);
-  RunResult res;
-  res.latencies_us.reserve(total_ops);
-  int next = 0, finished = 0;
-  std::chrono::steady_clock::time_point t0;
-  const std::string value(32, 'v');  // outlives every worker (they capture by reference)
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        co_await client->wait_ready(5s);
-        // g++ 12: commands are named locals, never temporaries inside co_await.
-        auto init = redis::Command::make("SET", "bench:key", value);
-        co_await client->exec(std::move(init));
-        t0 = std::chrono::steady_clock::now();
-        for (int w = 0; w < concurrency; ++w) {
-          asio::co_spawn(
-              io,
-              [&]() -> asio::awaitable<void> {
-                while (next < total_ops) {
-                  ++next;
-                  auto s = std::chrono::steady_clock::now();
-                  auto cmd = is_get ? redis::Command::make("GET", "bench:key")
-                                    : redis::Command::make("SET", "bench:key", value);
-                  auto r = co_await client->exec(std::move(cmd));
-                  if (!r || r->is_error()) ++res.errors;
-                  res.latencies_us.push_back(std::chrono::duration<double, std::micro>(
-                                                 std::chrono::steady_clock::now() - s)
-                                                 .count());
-                }
-                ++finished;
-              },
-              asio::detached);
-        }
-      },
-      asio::detached);
-  while (finished < concurrency) io.run_one();
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string value(32, 'v');
+  auto setup = [&]() -> asio::awaitable<void> {
+    co_await client->wait_ready(5s);
+    // g++ 12: commands are named locals, never temporaries inside co_await.
+    auto init = redis::Command::make("SET", "bench:key", value);
+    co_await client->exec(std::move(init));
+  };
+  auto op = [&](int, int) -> asio::awaitable<test::OpOutcome> {
+    auto cmd = is_get ? redis::Command::make("GET", "bench:key")
+                      : redis::Command::make("SET", "bench:key", value);
+    auto r = co_await client->exec(std::move(cmd));
+    co_return (!r || r->is_error()) ? test::OpOutcome::error : test::OpOutcome::ok;
+  };
+  auto res = test::run_load(io, concurrency, total_ops, setup, op);
   client.reset();
   io.run_for(10ms);
   return res;

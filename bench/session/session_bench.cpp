@@ -10,6 +10,7 @@
 #include <jeweler/session/session.hpp>
 #include <jeweler/session/token.hpp>
 
+#include "load_runner.hpp"
 #include "redis_benchmark.hpp"
 #include "redis_server.hpp"
 
@@ -35,15 +36,9 @@ bool g_smoke = false;
 std::map<std::string, double> g_ops;  // best ops/s per benchmark name
 std::string g_sample_key;             // a session key for redis-benchmark
 
-struct Run {
-  double seconds = 0;
-  int errors = 0;
-  std::vector<double> lat_us;
-};
-
 // is_get: `concurrency` callers run get() on a pool of sessions; otherwise
 // they run create() for users spread over many buckets.
-Run run_load(bool is_get, int concurrency, int total) {
+test::LoadResult run_load(bool is_get, int concurrency, int total) {
   asio::io_context io;
   auto cfg = g_server->config();
   cfg.command_timeout = 10s;
@@ -51,67 +46,40 @@ Run run_load(bool is_get, int concurrency, int total) {
   auto client = redis::make_client(io.get_executor(), cfg);
   auto opts = std::make_shared<const session::Options>();
   session::SessionService svc(*client, opts, std::make_shared<session::Stats>());
-  Run res;
-  res.lat_us.reserve(static_cast<std::size_t>(total));
   std::vector<std::string> tokens;
-  int next = 0, finished = 0;
-  bool ready = false;
-  std::chrono::steady_clock::time_point t0;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        co_await client->wait_ready(5s);
-        if (is_get) {
-          for (int i = 0; i < 512; ++i) {
-            session::NewSession ns{TenantId::from("bench"),
-                                   UserId::from("user" + std::to_string(i)),
-                                   "u@example.com",
-                                   "staff",
-                                   {"bench-agent", "10.0.0.1", "d"},
-                                   false};
-            auto c = co_await svc.create(ns);
-            if (c) tokens.push_back(c->token);
-          }
-          if (!tokens.empty())
-            g_sample_key = svc.keys().session(*session::parse_token(tokens.front()));
-        }
-        ready = true;
-        t0 = std::chrono::steady_clock::now();
-        for (int w = 0; w < concurrency; ++w) {
-          asio::co_spawn(
-              io,
-              [&, w]() -> asio::awaitable<void> {
-                while (next < total) {
-                  int i = next++;
-                  auto s = std::chrono::steady_clock::now();
-                  bool ok;
-                  if (is_get) {
-                    auto r = co_await svc.get(tokens[static_cast<std::size_t>(i) % tokens.size()]);
-                    ok = r && r->has_value();
-                  } else {
-                    session::NewSession ns{
-                        TenantId::from("bench"),
-                        UserId::from("c" + std::to_string(w) + "-" + std::to_string(i % 5000)),
-                        "u@example.com",
-                        "staff",
-                        {"bench-agent", "10.0.0.1", "d"},
-                        false};
-                    auto r = co_await svc.create(ns);
-                    ok = static_cast<bool>(r);
-                  }
-                  if (!ok) ++res.errors;
-                  res.lat_us.push_back(std::chrono::duration<double, std::micro>(
-                                           std::chrono::steady_clock::now() - s)
-                                           .count());
-                }
-                ++finished;
-              },
-              asio::detached);
-        }
-      },
-      asio::detached);
-  while (!ready || finished < concurrency) io.run_one();
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  auto setup = [&]() -> asio::awaitable<void> {
+    co_await client->wait_ready(5s);
+    if (!is_get) co_return;
+    for (int i = 0; i < 512; ++i) {
+      session::NewSession ns{TenantId::from("bench"),
+                             UserId::from("user" + std::to_string(i)),
+                             "u@example.com",
+                             "staff",
+                             {"bench-agent", "10.0.0.1", "d"},
+                             false};
+      auto c = co_await svc.create(ns);
+      if (c) tokens.push_back(c->token);
+    }
+    if (!tokens.empty()) g_sample_key = svc.keys().session(*session::parse_token(tokens.front()));
+  };
+  auto op = [&](int i, int w) -> asio::awaitable<test::OpOutcome> {
+    bool ok = false;
+    if (is_get && !tokens.empty()) {
+      auto r = co_await svc.get(tokens[static_cast<std::size_t>(i) % tokens.size()]);
+      ok = r && r->has_value();
+    } else if (!is_get) {
+      session::NewSession ns{TenantId::from("bench"),
+                             UserId::from("c" + std::to_string(w) + "-" + std::to_string(i % 5000)),
+                             "u@example.com",
+                             "staff",
+                             {"bench-agent", "10.0.0.1", "d"},
+                             false};
+      auto r = co_await svc.create(ns);
+      ok = static_cast<bool>(r);
+    }
+    co_return ok ? test::OpOutcome::ok : test::OpOutcome::error;
+  };
+  auto res = test::run_load(io, concurrency, total, setup, op);
   asio::co_spawn(io, client->shutdown(1s), asio::detached);
   io.run_for(50ms);
   return res;
@@ -127,8 +95,8 @@ void bm(benchmark::State& state, bool is_get) {
     double ops = total / r.seconds;
     g_ops[name] = std::max(g_ops[name], ops);
     state.counters["ops_per_s"] = ops;
-    state.counters["p50_us"] = jeweler::test::percentile(r.lat_us, 0.5);
-    state.counters["p99_us"] = jeweler::test::percentile(r.lat_us, 0.99);
+    state.counters["p50_us"] = jeweler::test::percentile(r.latencies_us, 0.5);
+    state.counters["p99_us"] = jeweler::test::percentile(r.latencies_us, 0.99);
     state.counters["errors"] = r.errors;
     if (r.errors) state.SkipWithError("operations failed");
   }

@@ -12,6 +12,8 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <string>
+#include <unordered_set>
 
 namespace jeweler::cache {
 
@@ -868,10 +870,13 @@ asio::awaitable<Result<std::uint64_t>> CacheService::keys_held(const TenantId& t
   const auto count_hint =
       static_cast<std::int64_t>(std::max<std::size_t>(options_->scan_count, 1) * 2);
   std::string cursor = "0";
-  std::uint64_t n = 0;
+  // SCAN may return a key twice (when Redis rehashes during the scan): the
+  // keys are de-duplicated, so the count is exact for keys that existed the
+  // whole time (memory proportional to the tenant's keys; an admin call).
+  std::unordered_set<std::string> seen;
   do {
-    auto r = co_await client_.exec(
-        redis::Command::make("SCAN", cursor, "MATCH", match, "COUNT", count_hint), kIdempotent);
+    auto cmd = redis::Command::make("SCAN", cursor, "MATCH", match, "COUNT", count_hint);
+    auto r = co_await client_.exec(std::move(cmd), kIdempotent);
     if (!r) {
       redis_failed(t, "_keys", r.error());
       co_return r.error();
@@ -880,10 +885,10 @@ asio::awaitable<Result<std::uint64_t>> CacheService::keys_held(const TenantId& t
         !r->elements[1].is_array())
       co_return bad_reply("SCAN", *r);
     cursor = std::move(r->elements[0].str);
-    n += r->elements[1].elements.size();
+    for (auto& k : r->elements[1].elements) seen.insert(std::move(k.str));
   } while (cursor != "0");
   redis_ok();
-  co_return n;
+  co_return static_cast<std::uint64_t>(seen.size());
 }
 
 // --- platform data ----------------------------------------------------------------------

@@ -189,8 +189,8 @@ class CacheService {
                                                             std::string_view pattern);
   /// Every key of the tenant.
   asio::awaitable<Result<std::uint64_t>> invalidate_tenant(const TenantId& t);
-  /// Number of keys the tenant holds (SCAN; may count a key twice if Redis
-  /// rehashes during the scan).
+  /// Number of keys the tenant holds (SCAN, de-duplicated: exact for keys
+  /// that exist during the whole scan; memory proportional to that number).
   asio::awaitable<Result<std::uint64_t>> keys_held(const TenantId& t);
 
   // --- platform data (namespaces and TTLs of API.md section 4) ----------------
