@@ -83,9 +83,7 @@ asio::awaitable<http::Response> logout_user(Services& s, http::Request& req) {
 }  // namespace
 
 void add_admin_routes(ThreadContext& t, Services& s) {
-  http::RouteOptions o;
-  o.rate_limited = true;
-  o.auth_required = true;
+  const auto o = api_route();
   t.router.get("/api/admin/cache/stats", bind(s, cache_stats), o);
   t.router.del("/api/admin/cache", bind(s, invalidate), o);
   t.router.get("/api/admin/sessions/stats", bind(s, session_stats), o);

@@ -87,8 +87,7 @@ asio::awaitable<std::optional<http::Response>> check_limits(Services& s, http::R
                                                             std::vector<std::string> names,
                                                             std::string_view account,
                                                             ratelimit::Outcome& out) {
-  const std::string xff = forwarded_for(req);
-  auto f = facts(req, xff, account);
+  auto f = facts(req, account);
   out = co_await s.ratelimit.apply(f, std::move(names));
   HandlerRateLimit h;
   h.headers = out.headers;
@@ -112,8 +111,7 @@ asio::awaitable<http::Response> refuse(Services& s, http::Request& req, http::Re
 /// the headers with the counts after this failure.
 asio::awaitable<void> count_failure(Services& s, http::Request& req, std::string_view account,
                                     const ratelimit::Outcome& before) {
-  const std::string xff = forwarded_for(req);
-  auto f = facts(req, xff, account);
+  auto f = facts(req, account);
   auto after = co_await s.ratelimit.record_failure(f, "auth");
   if (after.verdict == ratelimit::Outcome::Verdict::unavailable) co_return;
   ratelimit::Decision merged = before.decision;
@@ -130,11 +128,6 @@ asio::awaitable<void> count_failure(Services& s, http::Request& req, std::string
   HandlerRateLimit h;
   h.headers = ratelimit::rate_limit_headers(merged);
   req.context.set(std::move(h));
-}
-
-std::string client_ip(Services& s, const http::Request& req) {
-  const std::string xff = forwarded_for(req);
-  return s.ratelimit.client_ip(facts(req, xff));
 }
 
 std::string email_digest(std::string_view email) {
@@ -411,25 +404,20 @@ asio::awaitable<http::Response> permissions(Services& s, http::Request& req) {
 }  // namespace
 
 void add_auth_routes(ThreadContext& t, Services& s) {
-  http::RouteOptions open;  // no session needed; limits applied by the handler
-  open.rate_limited = true;
-  open.rate_limit_policy = "handler";
+  auto open = api_route(kLimitsInHandler);  // no session needed
+  open.auth_required = false;
   t.router.post("/api/auth/login", bind(s, login), open);
   t.router.post("/api/auth/password-reset", bind(s, password_reset), open);
 
-  http::RouteOptions before_2fa;  // reachable before the second factor
-  before_2fa.rate_limited = true;
-  before_2fa.auth_required = true;
+  auto before_2fa = api_route();  // reachable before the second factor
   before_2fa.allow_unverified_2fa = true;
   t.router.post("/api/auth/logout", bind(s, logout), before_2fa);
   t.router.get("/api/auth/me", bind(s, me), before_2fa);
-  auto verify = before_2fa;
-  verify.rate_limit_policy = "handler";
+  auto verify = api_route(kLimitsInHandler);
+  verify.allow_unverified_2fa = true;
   t.router.post("/api/auth/2fa/verify", bind(s, verify_2fa), verify);
 
-  http::RouteOptions authed;
-  authed.rate_limited = true;
-  authed.auth_required = true;
+  const auto authed = api_route();
   t.router.post("/api/auth/refresh", bind(s, refresh), authed);
   t.router.get("/api/auth/sessions", bind(s, list_sessions), authed);
   t.router.del("/api/auth/sessions", bind(s, delete_all_sessions), authed);

@@ -313,9 +313,7 @@ asio::awaitable<http::Response> create_upload(Services& s, http::Request& req) {
 }  // namespace
 
 void add_business_routes(ThreadContext& t, Services& s) {
-  http::RouteOptions o;
-  o.rate_limited = true;
-  o.auth_required = true;
+  const auto o = api_route();
   t.router.get("/api/dashboard/kpi", bind(s, kpi), o);
   t.router.get("/api/gold-price", bind(s, get_gold_price), o);
   t.router.put("/api/gold-price", bind(s, put_gold_price), o);
@@ -327,11 +325,9 @@ void add_business_routes(ThreadContext& t, Services& s) {
   t.router.put("/api/products/{id}", bind(s, put_product), o);
   t.router.get("/api/invoices", bind(s, list_invoices), o);
   t.router.get("/api/invoices/{id}", bind(s, get_invoice), o);
-  auto invoice = o;
-  invoice.rate_limit_policy = "invoice";
+  const auto invoice = api_route("invoice");
   t.router.post("/api/invoices", bind(s, create_invoice), invoice);
-  auto upload = o;
-  upload.rate_limit_policy = "upload";
+  auto upload = api_route("upload");
   upload.body_limit = t.config.upload_limit;
   t.router.post("/api/uploads", bind(s, create_upload), upload);
 }

@@ -82,6 +82,14 @@ struct Caller {
 /// middleware guarantees it is there before the handler runs).
 const Caller& caller(const http::Request& req);
 
+/// RouteOptions::rate_limit_policy of routes whose limits need the request
+/// body (login, 2FA verify, password reset): the handler applies them.
+inline constexpr std::string_view kLimitsInHandler = "handler";
+
+/// The options of an /api route: rate limited (`api` plus `policy`, if any)
+/// and requiring a verified session.
+http::RouteOptions api_route(std::string_view policy = {});
+
 /// Rate-limit headers a handler produced itself (login, 2FA, password reset:
 /// limits that need the body); the rate-limit middleware copies them onto
 /// the response.
@@ -89,13 +97,13 @@ struct HandlerRateLimit {
   std::vector<ratelimit::Header> headers;
 };
 
-/// The request facts for the rate limiter (peer, `xff` = forwarded_for(req),
-/// the caller when authenticated, `account` for auth limits). The result
-/// refers to `req`, `xff` and `account`.
-ratelimit::RequestFacts facts(const http::Request& req, const std::string& xff,
-                              std::string_view account = {});
-/// X-Forwarded-For of the request, every line joined with ",".
-std::string forwarded_for(const http::Request& req);
+/// The request facts for the rate limiter (peer, X-Forwarded-For, the caller
+/// when authenticated, `account` for auth limits). The result refers to
+/// `req` and `account`.
+ratelimit::RequestFacts facts(http::Request& req, std::string_view account = {});
+/// The client address: the socket peer, or X-Forwarded-For from a proxy in
+/// TRUST_PROXY.
+std::string client_ip(Services& s, http::Request& req);
 
 // --- answers ---------------------------------------------------------------
 

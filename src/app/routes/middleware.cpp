@@ -86,10 +86,9 @@ http::Middleware authenticate(Services& s) {
     std::string token = request_token(req);
     if (!token_shaped(token)) co_return co_await next(req);  // authorize answers 401
 
-    const std::string xff = forwarded_for(req);
     session::DeviceSeen seen;
     seen.user_agent = std::string(req.header("User-Agent").value_or(""));
-    seen.ip = s.ratelimit.client_ip(facts(req, xff));
+    seen.ip = client_ip(s, req);
     auto found = co_await s.sessions.get(token, seen);
     if (!found) {
       if (!is_unavailable(found.error()))
@@ -131,7 +130,7 @@ http::Middleware rate_limit(Services& s) {
   return [&s](http::Request& req, http::Next next) -> asio::awaitable<http::Response> {
     const auto* o = route_options(req);
     if (!o || !o->rate_limited) co_return co_await next(req);
-    if (o->rate_limit_policy == "handler") {
+    if (o->rate_limit_policy == kLimitsInHandler) {
       auto res = co_await next(req);
       if (const auto* h = req.context.get<HandlerRateLimit>()) add_headers(res, h->headers);
       co_return res;
@@ -139,8 +138,7 @@ http::Middleware rate_limit(Services& s) {
     std::vector<std::string> names;
     names.emplace_back("api");
     if (!o->rate_limit_policy.empty()) names.push_back(o->rate_limit_policy);
-    const std::string xff = forwarded_for(req);
-    auto f = facts(req, xff);
+    auto f = facts(req);
     auto outcome = co_await s.ratelimit.apply(f, std::move(names));
     if (!outcome.allowed()) {
       auto res = outcome_response(outcome);

@@ -23,27 +23,42 @@ const Caller& caller(const http::Request& req) {
   return *c;
 }
 
-std::string forwarded_for(const http::Request& req) {
-  std::string out;
+namespace {
+
+/// Every X-Forwarded-For line of the request joined with ",", computed once
+/// per request (authentication and rate limiting both need it).
+struct ForwardedFor {
+  std::string value;
+};
+
+const std::string& forwarded_for(http::Request& req) {
+  if (const auto* f = req.context.get<ForwardedFor>()) return f->value;
+  ForwardedFor joined;
   for (const auto& [name, value] : req.headers.all()) {
     if (!http::iequals(name, "X-Forwarded-For")) continue;
-    if (!out.empty()) out += ',';
-    out += value;
+    if (!joined.value.empty()) joined.value += ',';
+    joined.value += value;
   }
-  return out;
+  req.context.set(std::move(joined));
+  return req.context.get<ForwardedFor>()->value;
 }
 
-ratelimit::RequestFacts facts(const http::Request& req, const std::string& xff,
-                              std::string_view account) {
+}  // namespace
+
+ratelimit::RequestFacts facts(http::Request& req, std::string_view account) {
   ratelimit::RequestFacts f;
   f.peer = req.peer_address;
-  f.x_forwarded_for = xff;
+  f.x_forwarded_for = forwarded_for(req);
   if (const auto* c = req.context.get<Caller>()) {
     f.user = c->user();
     f.tenant = c->tenant();
   }
   f.account = account;
   return f;
+}
+
+std::string client_ip(Services& s, http::Request& req) {
+  return s.ratelimit.client_ip(facts(req));
 }
 
 http::Response validation_failed(std::string message, std::string field) {
@@ -94,6 +109,14 @@ std::optional<boost::json::object> json_object_body(const http::Request& req,
 
 void set_x_cache(http::Response& res, bool hit) {
   res.headers.set("X-Cache", hit ? "HIT" : "MISS");
+}
+
+http::RouteOptions api_route(std::string_view policy) {
+  http::RouteOptions o;
+  o.rate_limited = true;
+  o.auth_required = true;
+  o.rate_limit_policy = std::string(policy);
+  return o;
 }
 
 http::Handler bind(Services& s, RouteFn fn) {
