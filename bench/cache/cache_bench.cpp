@@ -6,8 +6,7 @@
 //   build/bench/cache/cache_bench --smoke    # tiny counts (CTest)
 #include <jeweler/cache/cache.hpp>
 
-#include "load_runner.hpp"
-#include "redis_benchmark.hpp"
+#include "bench_report.hpp"
 #include "redis_server.hpp"
 
 #include <benchmark/benchmark.h>
@@ -47,10 +46,8 @@ const char* name_of(Op op) {
 
 test::LoadResult run_load(Op op, int concurrency, int total_ops) {
   asio::io_context io;
-  auto cfg = g_server->config();
-  cfg.command_timeout = 10s;
-  cfg.health_interval = 3600s;
-  auto client = redis::make_client(io.get_executor(), cfg);
+  auto client =
+      redis::make_client(io.get_executor(), test::bench_client_config(g_server->config()));
   cache::CacheService cache(*client, std::make_shared<cache::Options>(),
                             std::make_shared<cache::Stats>());
   const std::string value(64, 'v');
@@ -107,20 +104,9 @@ void bm_cache(benchmark::State& state, Op op) {
   int total = g_smoke ? 2000 : 400000;
   for (auto _ : state) {
     auto r = run_load(op, concurrency, total);
-    state.SetIterationTime(r.seconds);
-    double ops = total / r.seconds;
+    const double ops = test::report(state, r, total);
     g_ops[name_of(op)].push_back(ops);
-    state.counters["ops_per_s"] = ops;
-    state.counters["p50_us"] = jeweler::test::percentile(r.latencies_us, 0.5);
-    state.counters["p99_us"] = jeweler::test::percentile(r.latencies_us, 0.99);
-    state.counters["errors"] = r.errors;
-    if (r.errors) state.SkipWithError("calls failed");
   }
-}
-
-/// requests/s of `redis-benchmark ... -t get` on the harness server.
-double redis_benchmark_get(const std::string& args) {
-  return jeweler::test::redis_benchmark(g_server->port(), "-t get " + args)["GET"];
 }
 
 }  // namespace
@@ -146,7 +132,8 @@ int main(int argc, char** argv) {
 
   std::string count = g_smoke ? "2000" : "400000";
   std::vector<double> refs;
-  for (int i = 0; i < reps; ++i) refs.push_back(redis_benchmark_get("-P 16 -n " + count));
+  for (int i = 0; i < reps; ++i)
+    refs.push_back(test::redis_benchmark(g_server->port(), "-t get -P 16 -n " + count)["GET"]);
   const double ref_best = best(refs), ref_median = median(refs);
 
   std::printf("\n== summary (same server, same run, 256 concurrent callers on one client) ==\n");

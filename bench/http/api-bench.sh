@@ -23,40 +23,16 @@ bench="$(realpath ../shared/bench/http-bench.sh 2>/dev/null || true)"
 [[ -x "$bench" || -f "$bench" ]] || { echo "missing ../shared/bench/http-bench.sh" >&2; exit 2; }
 server_bin="$build/src/app/jeweler-server"
 hello_bin="$build/bench/http/http_hello_server"
-for b in "$server_bin" "$hello_bin"; do
-  [[ -x "$b" ]] || { echo "missing $b: build the targets jeweler-server http_hello_server" >&2; exit 2; }
-done
-
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-redis_port="$(free_port)"
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-  >"$work/redis.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
-
+source "$(dirname "$0")/lib.sh"
+start_redis
 app_port="$(free_port)"
 (cd "$work" && REDIS_URL="redis://127.0.0.1:$redis_port" PORT="$app_port" HTTP_THREADS="$threads" \
   RATE_LIMIT_MAX_REQUESTS=1000000 RATE_LIMIT_TENANT_MAX=1000000 RATE_LIMIT_WINDOW_MS=10000 \
   DATABASE_PATH="$work/var/jeweler.db" LOG_LEVEL="${LOG_LEVEL:-info}" \
   exec "$server_bin" --demo-data >"$work/server.log" 2>&1) &
 pids+=($!)
-hello_port="$(free_port)"
-"$hello_bin" "$hello_port" "$threads" >"$work/hello.log" 2>&1 &
-pids+=($!)
-# The demo data (thousands of invoices) takes a few seconds to create.
-for port in "$app_port" "$hello_port"; do
-  for _ in $(seq 1200); do curl -sf "http://127.0.0.1:$port/health/live" >/dev/null && break; sleep 0.05; done
-  curl -sf "http://127.0.0.1:$port/health/live" >/dev/null || { echo "server on $port did not start" >&2; cat "$work/server.log" >&2; exit 1; }
-done
+start_hello
+wait_live "$app_port" "$hello_port"
 
 # Commands sent by clients (EVALSHA, GET, ...), not those the scripts run inside.
 commands() {

@@ -18,38 +18,14 @@ rounds="${5:-3}"
 build="$(realpath "$build")"
 server_bin="$build/src/app/jeweler-server"
 hello_bin="$build/bench/http/http_hello_server"
-for b in "$server_bin" "$hello_bin"; do
-  [[ -x "$b" ]] || { echo "missing $b: build the targets jeweler-server http_hello_server" >&2; exit 2; }
-done
-command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 2; }
-
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-redis_port="$(free_port)"
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-  --daemonize no >"$work/redis.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
-
+source "$(dirname "$0")/lib.sh"
+start_redis
 app_port="$(free_port)"
 (cd "$work" && REDIS_URL="redis://127.0.0.1:$redis_port" PORT="$app_port" HTTP_THREADS="$threads" \
   LOG_LEVEL="${LOG_LEVEL:-info}" exec "$server_bin" >"$work/server.log" 2>&1) &
 pids+=($!)
-hello_port="$(free_port)"
-"$hello_bin" "$hello_port" "$threads" >"$work/hello.log" 2>&1 &
-pids+=($!)
-for port in "$app_port" "$hello_port"; do
-  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/health/live" >/dev/null && break; sleep 0.05; done
-done
+start_hello
+wait_live "$app_port" "$hello_port"
 
 rps() { # port -> requests/s
   wrk -t1 -c"$conns" -d"${duration}s" --latency "http://127.0.0.1:$1/health/live" >"$work/wrk.out"

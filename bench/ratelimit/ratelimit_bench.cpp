@@ -7,8 +7,7 @@
 //   build/bench/ratelimit/ratelimit_bench --smoke   # tiny counts (CTest)
 #include <jeweler/ratelimit/limiter.hpp>
 
-#include "load_runner.hpp"
-#include "redis_benchmark.hpp"
+#include "bench_report.hpp"
 #include "redis_server.hpp"
 
 #include <benchmark/benchmark.h>
@@ -47,10 +46,8 @@ Policy bench_policy(Algorithm a, std::string name) {
 
 test::LoadResult run_load(Algorithm algo, int total) {
   asio::io_context io;
-  auto cfg = g_server->config();
-  cfg.command_timeout = 10s;
-  cfg.health_interval = 3600s;
-  auto client = redis::make_client(io.get_executor(), cfg);
+  auto client =
+      redis::make_client(io.get_executor(), test::bench_client_config(g_server->config()));
   LimiterOptions lo;
   lo.timeout = 10s;
   Limiter limiter(*client, std::make_shared<Stats>(), std::make_shared<Fallback>(), lo);
@@ -76,15 +73,8 @@ void bm_check(benchmark::State& state, Algorithm algo) {
   std::string name(to_string(algo));
   for (auto _ : state) {
     auto r = run_load(algo, total);
-    state.SetIterationTime(r.seconds);
-    double ops = total / r.seconds;
+    const double ops = test::report(state, r, total, "checks_per_s", "rejected");
     g_ops[name] = std::max(g_ops[name], ops);
-    state.counters["checks_per_s"] = ops;
-    state.counters["p50_us"] = jeweler::test::percentile(r.latencies_us, 0.5);
-    state.counters["p99_us"] = jeweler::test::percentile(r.latencies_us, 0.99);
-    state.counters["errors"] = r.errors;
-    state.counters["rejected"] = r.other;
-    if (r.errors) state.SkipWithError("checks failed");
   }
 }
 

@@ -8,8 +8,7 @@
 //   build/bench/redis/redis_client_bench --smoke    # tiny counts (CTest)
 #include <jeweler/redis/client.hpp>
 
-#include "load_runner.hpp"
-#include "redis_benchmark.hpp"
+#include "bench_report.hpp"
 #include "redis_server.hpp"
 
 #include <benchmark/benchmark.h>
@@ -37,10 +36,8 @@ std::map<std::string, double> g_lat_us;  // name -> mean latency µs (1 caller)
 
 test::LoadResult run_load(bool is_get, int concurrency, int total_ops) {
   asio::io_context io;
-  auto cfg = g_server->config();
-  cfg.command_timeout = 10s;
-  cfg.health_interval = 3600s;
-  auto client = redis::make_client(io.get_executor(), cfg);
+  auto client =
+      redis::make_client(io.get_executor(), test::bench_client_config(g_server->config()));
   const std::string value(32, 'v');
   auto setup = [&]() -> asio::awaitable<void> {
     co_await client->wait_ready(5s);
@@ -66,24 +63,13 @@ void bm_client(benchmark::State& state, bool is_get) {
   std::string name = std::string(is_get ? "GET" : "SET") + "/c" + std::to_string(concurrency);
   for (auto _ : state) {
     auto r = run_load(is_get, concurrency, total);
-    state.SetIterationTime(r.seconds);
-    double ops = total / r.seconds;
+    const double ops = test::report(state, r, total);
     g_ops[name] = std::max(g_ops[name], ops);
     if (concurrency == 1) {
       double mean = r.seconds * 1e6 / total;
       g_lat_us[name] = g_lat_us.count(name) ? std::min(g_lat_us[name], mean) : mean;
     }
-    state.counters["ops_per_s"] = ops;
-    state.counters["p50_us"] = jeweler::test::percentile(r.latencies_us, 0.5);
-    state.counters["p99_us"] = jeweler::test::percentile(r.latencies_us, 0.99);
-    state.counters["errors"] = r.errors;
-    if (r.errors) state.SkipWithError("commands failed");
   }
-}
-
-// Runs redis-benchmark and returns requests/s per test name ("GET", "SET").
-std::map<std::string, double> redis_benchmark(const std::string& args) {
-  return jeweler::test::redis_benchmark(g_server->port(), args);
 }
 
 }  // namespace
@@ -111,9 +97,9 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
 
   std::string count = g_smoke ? "2000" : "400000";
-  auto pipelined = redis_benchmark("-t get,set -P 16 -c 50 -n " + count);
-  auto single =
-      redis_benchmark("-t get,set -P 1 -c 1 -n " + std::string(g_smoke ? "2000" : "50000"));
+  auto pipelined = test::redis_benchmark(g_server->port(), "-t get,set -P 16 -c 50 -n " + count);
+  auto single = test::redis_benchmark(
+      g_server->port(), "-t get,set -P 1 -c 1 -n " + std::string(g_smoke ? "2000" : "50000"));
 
   std::printf("\n== summary (same server, same run) ==\n");
   std::printf("redis-benchmark -P 16 -c 50: GET %.0f/s SET %.0f/s\n", pipelined["GET"],

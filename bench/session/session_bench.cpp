@@ -10,8 +10,7 @@
 #include <jeweler/session/session.hpp>
 #include <jeweler/session/token.hpp>
 
-#include "load_runner.hpp"
-#include "redis_benchmark.hpp"
+#include "bench_report.hpp"
 #include "redis_server.hpp"
 
 #include <benchmark/benchmark.h>
@@ -40,10 +39,8 @@ std::string g_sample_key;             // a session key for redis-benchmark
 // they run create() for users spread over many buckets.
 test::LoadResult run_load(bool is_get, int concurrency, int total) {
   asio::io_context io;
-  auto cfg = g_server->config();
-  cfg.command_timeout = 10s;
-  cfg.health_interval = 3600s;
-  auto client = redis::make_client(io.get_executor(), cfg);
+  auto client =
+      redis::make_client(io.get_executor(), test::bench_client_config(g_server->config()));
   auto opts = std::make_shared<const session::Options>();
   session::SessionService svc(*client, opts, std::make_shared<session::Stats>());
   std::vector<std::string> tokens;
@@ -91,20 +88,9 @@ void bm(benchmark::State& state, bool is_get) {
   std::string name = std::string(is_get ? "get" : "create") + "/c" + std::to_string(concurrency);
   for (auto _ : state) {
     auto r = run_load(is_get, concurrency, total);
-    state.SetIterationTime(r.seconds);
-    double ops = total / r.seconds;
+    const double ops = test::report(state, r, total);
     g_ops[name] = std::max(g_ops[name], ops);
-    state.counters["ops_per_s"] = ops;
-    state.counters["p50_us"] = jeweler::test::percentile(r.latencies_us, 0.5);
-    state.counters["p99_us"] = jeweler::test::percentile(r.latencies_us, 0.99);
-    state.counters["errors"] = r.errors;
-    if (r.errors) state.SkipWithError("operations failed");
   }
-}
-
-// Runs redis-benchmark with `args` and returns the rate of its (only) test.
-double redis_benchmark(const std::string& args) {
-  return jeweler::test::redis_benchmark_rps(g_server->port(), args);
 }
 
 }  // namespace
@@ -138,9 +124,10 @@ int main(int argc, char** argv) {
   std::string count = g_smoke ? "2000" : "400000";
   double evalsha = 0;
   if (!g_sample_key.empty())
-    evalsha = redis_benchmark("-P 16 -c 50 -n " + count + " EVALSHA " + get_script.sha1() + " 1 '" +
+    evalsha = test::redis_benchmark_rps(
+        g_server->port(), "-P 16 -c 50 -n " + count + " EVALSHA " + get_script.sha1() + " 1 '" +
                               g_sample_key + "' 86400000 60000 0 x x");
-  double get = redis_benchmark("-P 16 -c 50 -n " + count + " -t get");
+  double get = test::redis_benchmark_rps(g_server->port(), "-P 16 -c 50 -n " + count + " -t get");
 
   std::printf("\n== summary (same server, same run) ==\n");
   std::printf("redis-benchmark -P 16 -c 50 EVALSHA(session.get): %.0f/s\n", evalsha);

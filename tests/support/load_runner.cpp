@@ -9,6 +9,12 @@ namespace jeweler::test {
 
 namespace asio = boost::asio;
 
+redis::Config bench_client_config(redis::Config c) {
+  c.command_timeout = std::chrono::seconds(10);
+  c.health_interval = std::chrono::hours(1);
+  return c;
+}
+
 LoadResult run_load(asio::io_context& io, int callers, int total,
                     std::function<asio::awaitable<void>()> setup,
                     std::function<asio::awaitable<OpOutcome>(int, int)> op) {

@@ -3,6 +3,8 @@
 // recording each call's latency.
 #pragma once
 
+#include <jeweler/redis/config.hpp>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 
@@ -19,6 +21,10 @@ struct LoadResult {
   int errors = 0;                    // calls that returned OpOutcome::error
   int other = 0;                     // calls that returned OpOutcome::other (e.g. rejected)
 };
+
+/// `c` for a benchmark client: a generous command timeout (a loaded machine
+/// must not turn into errors) and no health pings during the run.
+redis::Config bench_client_config(redis::Config c);
 
 /// Runs `setup` (untimed), then `callers` coroutines that call
 /// `op(call_index, caller)` until `total` calls were started, and returns when
