@@ -80,17 +80,16 @@ void expect_session_shape(const json::object& s) {
   EXPECT_GT(num(s, "expiresAt"), num(s, "lastActivity"));
 }
 
-class AuthE2E : public ::testing::Test {
+class AuthE2E : public SharedStackTest<AuthE2E> {
+ public:
+  static Env settings() {
+    return {{"TRUST_PROXY", "127.0.0.1/32"}, {"SESSION_MAX_PER_USER", "1000"}};
+  }
+
  protected:
-  static void SetUpTestSuite() {
-    stack_ = new Stack({{"TRUST_PROXY", "127.0.0.1/32"}, {"SESSION_MAX_PER_USER", "1000"}});
-  }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
   void SetUp() override {
-    ASSERT_NE(port(), 0);
+    SharedStackTest::SetUp();
+    if (HasFatalFailure()) return;
     // A TOTP code is accepted once: forget the codes earlier tests used.
     forget_used_codes();
   }
@@ -99,10 +98,7 @@ class AuthE2E : public ::testing::Test {
         {"EVAL", "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end", "0",
          "*totp-used*"});
   }
-  static std::uint16_t port() { return stack_->port(); }
-  static Stack* stack_;
 };
-Stack* AuthE2E::stack_ = nullptr;
 
 TEST_F(AuthE2E, LoginReturnsTokenSessionAndCookie) {
   auto l = login(port(), kOwner, {}, {{"deviceId", "laptop-1"}});
@@ -582,23 +578,15 @@ TEST_F(AuthE2E, MethodNotAllowedAndUnknownRoute) {
 
 // --- short sessions: idle timeout, absolute lifetime, eviction -----------------
 
-class ShortSessionsE2E : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    stack_ = new Stack({{"SESSION_TTL", "3s"},
-                        {"SESSION_MAX_LIFETIME", "6s"},
-                        {"SESSION_MAX_PER_USER", "3"},
-                        {"SESSION_ACTIVITY_INTERVAL", "0s"}});
+class ShortSessionsE2E : public SharedStackTest<ShortSessionsE2E> {
+ public:
+  static Env settings() {
+    return {{"SESSION_TTL", "3s"},
+            {"SESSION_MAX_LIFETIME", "6s"},
+            {"SESSION_MAX_PER_USER", "3"},
+            {"SESSION_ACTIVITY_INTERVAL", "0s"}};
   }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(port(), 0); }
-  static std::uint16_t port() { return stack_->port(); }
-  static Stack* stack_;
 };
-Stack* ShortSessionsE2E::stack_ = nullptr;
 
 TEST_F(ShortSessionsE2E, IdleSessionExpiresUseKeepsItAlive) {
   auto used = login(port(), kOwner);

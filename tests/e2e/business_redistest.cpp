@@ -9,26 +9,23 @@ using namespace e2e;
 
 namespace {
 
-class BusinessE2E : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    stack_ = new Stack(Env{{"UPLOAD_LIMIT_BYTES", "65536"}});
-    if (stack_->port() == 0) return;
+class BusinessE2E : public SharedStackTest<BusinessE2E> {
+ public:
+  static Env settings() { return {{"UPLOAD_LIMIT_BYTES", "65536"}}; }
+  static void after_start() {
     owner_ = token_of(port(), kOwner);
     clerk_ = token_of(port(), kClerk);
     argent_ = token_of(port(), kArgent);
   }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
+
+ protected:
   void SetUp() override {
-    ASSERT_NE(port(), 0);
+    SharedStackTest::SetUp();
+    if (HasFatalFailure()) return;
     ASSERT_FALSE(owner_.empty());
     ASSERT_FALSE(clerk_.empty());
     ASSERT_FALSE(argent_.empty());
   }
-  static std::uint16_t port() { return stack_->port(); }
   static HttpResponse get(const std::string& t, const std::string& token) {
     return call(port(), "GET", t, token);
   }
@@ -51,10 +48,8 @@ class BusinessE2E : public ::testing::Test {
     ADD_FAILURE() << "no product with stock " << stock;
     return {};
   }
-  static Stack* stack_;
   static std::string owner_, clerk_, argent_;
 };
-Stack* BusinessE2E::stack_ = nullptr;
 std::string BusinessE2E::owner_, BusinessE2E::clerk_, BusinessE2E::argent_;
 
 void expect_hit(const HttpResponse& r, bool hit) {

@@ -106,6 +106,26 @@ class Stack {
   std::vector<std::unique_ptr<ServerProcess>> servers;
 };
 
+/// A test suite that shares one Stack built from `Derived::settings()`:
+/// started before the suite's first test (then `Derived::after_start()` runs)
+/// and stopped after its last. Every test first checks that it started.
+template <class Derived>
+class SharedStackTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    stack_ = new Stack(Derived::settings());
+    if (stack_->port() != 0) Derived::after_start();
+  }
+  static void TearDownTestSuite() {
+    delete stack_;
+    stack_ = nullptr;
+  }
+  static void after_start() {}
+  void SetUp() override { ASSERT_NE(port(), 0); }
+  static std::uint16_t port() { return stack_->port(); }
+  static inline Stack* stack_ = nullptr;
+};
+
 /// One request on a fresh connection; a default User-Agent, the Bearer token
 /// when given, Content-Type: application/json when there is a body.
 inline HttpResponse call(std::uint16_t port, const std::string& method, const std::string& target,

@@ -273,24 +273,16 @@ TEST(RateLimitE2E, MalformedAuthRequestsAreStillLimited) {
 
 // --- handler-applied and route limiters with their seed defaults --------------------
 
-class LimitsE2E : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    stack_ = new Stack({{"TRUST_PROXY", "127.0.0.1/32"},
-                        {"RATE_LIMIT_AUTH_MAX", ""},
-                        {"RATE_LIMIT_PASSWORD_RESET_MAX", ""},
-                        {"RATE_LIMIT_INVOICE_MAX", ""},
-                        {"RATE_LIMIT_UPLOAD_MAX", ""}});
+class LimitsE2E : public SharedStackTest<LimitsE2E> {
+ public:
+  static Env settings() {
+    return {{"TRUST_PROXY", "127.0.0.1/32"},
+            {"RATE_LIMIT_AUTH_MAX", ""},
+            {"RATE_LIMIT_PASSWORD_RESET_MAX", ""},
+            {"RATE_LIMIT_INVOICE_MAX", ""},
+            {"RATE_LIMIT_UPLOAD_MAX", ""}};
   }
-  static void TearDownTestSuite() {
-    delete stack_;
-    stack_ = nullptr;
-  }
-  void SetUp() override { ASSERT_NE(port(), 0); }
-  static std::uint16_t port() { return stack_->port(); }
-  static Stack* stack_;
 };
-Stack* LimitsE2E::stack_ = nullptr;
 
 TEST_F(LimitsE2E, SuccessfulLoginsNeverConsumeTheAuthLimit) {
   for (int i = 0; i < 8; ++i) {
