@@ -29,6 +29,8 @@ inline constexpr std::string_view last_activity = "la";
 inline constexpr std::string_view absolute_expiry = "mx";
 inline constexpr std::string_view two_factor = "tf";
 inline constexpr std::string_view ip_changes = "ipc";
+/// Counts changes other than lastActivity (read by the local validation cache).
+inline constexpr std::string_view change_count = "ver";
 }  // namespace field
 
 inline constexpr std::string_view schema_version = "1";

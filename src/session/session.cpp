@@ -291,6 +291,10 @@ asio::awaitable<Result<std::optional<Lookup>>> SessionService::lookup(
     stats_->add_miss();
     co_return Out{};
   }
+  if (!extend) {
+    auto quick = co_await quick_get(*ref, seen);
+    if (quick) co_return std::move(*quick);
+  }
   const auto& o = *options_;
   std::vector<std::string> keys = {keys_.session(*ref)};
   std::vector<std::string> args = {ms(o.idle_ttl), extend ? "0" : ms(o.activity_interval),
@@ -334,6 +338,10 @@ asio::awaitable<Result<std::optional<Lookup>>> SessionService::lookup(
     co_return Out{};
   }
   stats_->add_hit();
+  std::string ver = "0";
+  for (const auto& [k, v] : *fields)
+    if (k == codec::field::change_count) ver = v;
+  remember(*ref, *s, std::move(ver));
   if (*touched) {
     // Once per activity interval: move the session's expected expiry in the
     // statistics sets (XX: never re-add one that was destroyed meanwhile).
@@ -349,6 +357,58 @@ asio::awaitable<Result<std::optional<Lookup>>> SessionService::lookup(
            .ip_changed = (*flags & 2) != 0,
            .previous_ip = r->elements[4].str};
   co_return Out(std::move(l));
+}
+
+void SessionService::remember(const TokenRef& ref, const Session& s, std::string ver) {
+  if (validated_.size() >= kValidatedMax && !validated_.count(ref.digest_hex))
+    validated_.clear();  // bounded; entries are cheap to rebuild
+  validated_.insert_or_assign(ref.digest_hex, Validated{s, std::move(ver)});
+}
+
+asio::awaitable<std::optional<Result<std::optional<Lookup>>>> SessionService::quick_get(
+    const TokenRef& ref, const std::optional<DeviceSeen>& seen) {
+  using Out = std::optional<Lookup>;
+  using Quick = std::optional<Result<Out>>;
+  auto it = validated_.find(ref.digest_hex);
+  if (it == validated_.end()) co_return Quick{};
+  const auto& o = *options_;
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  // The script decides whatever the cached copy cannot: a lastActivity to
+  // write, a device change to report, the absolute deadline.
+  Session s = it->second.session;
+  const std::string ver = it->second.ver;
+  if (now < s.last_activity || now - s.last_activity >= o.activity_interval.count() ||
+      now >= s.absolute_expiry ||
+      (seen && (seen->user_agent != s.device.user_agent || seen->ip != s.device.ip))) {
+    validated_.erase(it);
+    co_return Quick{};
+  }
+  const std::int64_t ttl = std::min<std::int64_t>(o.idle_ttl.count(), s.absolute_expiry - now);
+  const std::string key = keys_.session(ref);
+  redis::Pipeline p;
+  p.add(redis::Command::make("PEXPIRE", key, ttl));
+  p.add(redis::Command::make("HGET", key, codec::field::change_count));
+  // Refreshing a TTL to a given deadline is idempotent: safe to resend.
+  auto r = co_await client_.exec(std::move(p), redis::ExecOptions{.idempotent = true});
+  if (!r) {
+    stats_->add_error();
+    co_return Quick(r.error());
+  }
+  const auto& rep = *r;
+  const bool gone = rep.size() == 2 && rep[0].is_integer() && rep[0].integer == 0;
+  const bool same = rep.size() == 2 && rep[0].is_integer() && rep[0].integer == 1 &&
+                    (rep[1].is_nil() ? ver == "0" : (rep[1].is_string() && rep[1].str == ver));
+  if (!same) {
+    validated_.erase(ref.digest_hex);  // `it` may be stale after the co_await
+    if (!gone) co_return Quick{};      // changed meanwhile: the script reads it again
+    stats_->add_miss();
+    co_return Quick(Out{});
+  }
+  stats_->add_hit();
+  s.expires_at = now + ttl;
+  co_return Quick(Out(Lookup{.session = std::move(s)}));
 }
 
 asio::awaitable<Result<std::optional<Session>>> SessionService::update(std::string token,
@@ -448,6 +508,7 @@ asio::awaitable<Result<std::optional<IssuedSession>>> SessionService::rotate(std
 asio::awaitable<Result<bool>> SessionService::destroy(std::string token) {
   auto ref = parse_token(token);
   if (!ref) co_return false;
+  validated_.erase(ref->digest_hex);
   std::vector<std::string> keys = {keys_.session(*ref)};
   std::vector<std::string> args = {keys_.base(ref->bucket)};
   auto r = co_await client_.eval(script_destroy(), std::move(keys), std::move(args),

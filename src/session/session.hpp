@@ -47,6 +47,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace jeweler::session {
@@ -117,6 +118,24 @@ class SessionService {
                                                         std::optional<DeviceSeen> seen,
                                                         bool extend);
   asio::awaitable<void> update_index_stats(redis::Pipeline p);
+  /// get() through the local validation cache; std::nullopt when the cached
+  /// copy cannot decide (the caller runs the full script).
+  asio::awaitable<std::optional<Result<std::optional<Lookup>>>> quick_get(
+      const TokenRef& ref, const std::optional<DeviceSeen>& seen);
+  void remember(const TokenRef& ref, const Session& s, std::string ver);
+
+  /// Local validation cache (docs/session.md, "Local validation"): what the
+  /// last full lookup of a token returned, by token digest. Within the
+  /// activity interval, a get() from the same user agent and IP checks the
+  /// session with PEXPIRE + HGET ver (one round trip, no script) instead of
+  /// the get script; a destroyed, expired, rotated or updated session is seen
+  /// at once. Per service (= per thread): no locking.
+  struct Validated {
+    Session session;
+    std::string ver;  // the session's 'ver' field when read
+  };
+  std::unordered_map<std::string, Validated> validated_;
+  static constexpr std::size_t kValidatedMax = 8192;
 
   redis::Client& client_;
   std::shared_ptr<const Options> options_;

@@ -229,6 +229,88 @@ TEST_F(SessionRedis, LastActivityWrittenAtMostOncePerInterval) {
   });
 }
 
+// The local validation cache (docs/session.md): `a` has validated the
+// session once and then checks it with PEXPIRE + HGET ver; whatever another
+// service (another thread or process: `b`) or Redis itself does to the
+// session is seen by `a`'s very next get().
+TEST_F(SessionRedis, LocallyValidatedSessionsSeeEveryChangeAtOnce) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto a = co_await make_env(io, opts());
+    auto b = co_await make_env(io, opts());
+    std::optional<DeviceSeen> seen = DeviceSeen{"Mozilla/5.0 test", "10.0.0.1"};
+    auto get_a = [&](const std::string& tok) { return a.svc->get(tok, seen); };
+    auto arg = login("aurum", "alice");
+    auto c = co_await b.svc->create(arg);
+    CO_ASSERT_TRUE(c);
+    const auto key = session_key(*a.svc, c->token);
+    for (int i = 0; i < 3; ++i) {
+      auto g = co_await get_a(c->token);
+      CO_ASSERT_TRUE(g && g->has_value());
+      EXPECT_FALSE((*g)->session.two_factor_verified);
+    }
+    // The quick path still slides the idle TTL.
+    g_srv->cli({"PEXPIRE", key, "5000"});
+    auto slid = co_await get_a(c->token);
+    CO_ASSERT_TRUE(slid && slid->has_value());
+    EXPECT_GT(std::stoll(g_srv->cli({"PTTL", key})), 3600 * 1000);
+
+    // update() elsewhere: the change is read at once.
+    auto patch = SessionPatch{.two_factor_verified = true};
+    auto u = co_await b.svc->update(c->token, patch);
+    CO_ASSERT_TRUE(u && u->has_value());
+    auto g = co_await get_a(c->token);
+    CO_ASSERT_TRUE(g && g->has_value());
+    EXPECT_TRUE((*g)->session.two_factor_verified);
+
+    // An IP change recorded elsewhere: `a` reads the new IP.
+    std::optional<DeviceSeen> moved = DeviceSeen{"Mozilla/5.0 test", "10.0.0.9"};
+    auto m = co_await b.svc->get(c->token, moved);
+    CO_ASSERT_TRUE(m && m->has_value());
+    EXPECT_TRUE((*m)->ip_changed);
+    seen = moved;
+    g = co_await get_a(c->token);
+    CO_ASSERT_TRUE(g && g->has_value());
+    EXPECT_EQ((*g)->session.device.ip, "10.0.0.9");
+    EXPECT_FALSE((*g)->ip_changed);  // reported once, by `b`
+    EXPECT_EQ((*g)->session.ip_changes, 1);
+
+    // A user-agent change is reported even though the copy is cached.
+    std::optional<DeviceSeen> other_ua = DeviceSeen{"curl/8", "10.0.0.9"};
+    auto ua = co_await a.svc->get(c->token, other_ua);
+    CO_ASSERT_TRUE(ua && ua->has_value());
+    EXPECT_TRUE((*ua)->user_agent_changed);
+
+    // Destroyed elsewhere (logout on another process): gone at once.
+    auto d = co_await b.svc->destroy(c->token);
+    CO_ASSERT_TRUE(d && *d);
+    g = co_await get_a(c->token);
+    CO_ASSERT_TRUE(g);
+    EXPECT_FALSE(g->has_value());
+
+    // Rotated elsewhere: the old token dies at once, the new one works.
+    auto arg2 = login("aurum", "bob");
+    auto c2 = co_await b.svc->create(arg2);
+    CO_ASSERT_TRUE(c2);
+    g = co_await get_a(c2->token);
+    CO_ASSERT_TRUE(g && g->has_value());
+    auto rot = co_await b.svc->rotate(c2->token);
+    CO_ASSERT_TRUE(rot && rot->has_value());
+    g = co_await get_a(c2->token);
+    CO_ASSERT_TRUE(g);
+    EXPECT_FALSE(g->has_value());
+    g = co_await get_a((*rot)->token);
+    CO_ASSERT_TRUE(g && g->has_value());
+
+    // Expired in Redis (idle TTL): gone at once.
+    g_srv->cli({"DEL", session_key(*a.svc, (*rot)->token)});
+    g = co_await get_a((*rot)->token);
+    CO_ASSERT_TRUE(g);
+    EXPECT_FALSE(g->has_value());
+    co_await a.client->shutdown(1s);
+    co_await b.client->shutdown(1s);
+  });
+}
+
 TEST_F(SessionRedis, IdleExpiryWithShortTtlAndRefreshOnUse) {
   run_co([&](asio::io_context& io) -> asio::awaitable<void> {
     auto env = co_await make_env(io, opts([](Options& o) {

@@ -16,6 +16,8 @@ namespace jeweler::session::detail::lua {
   "end\n"
 
 // get / extend.
+// Field 'ver' counts changes other than lastActivity (an IP change here, any
+// update()): SessionService's local validation cache compares it.
 // KEYS[1] session. ARGV: idle_ms, touch_interval_ms, check_device ('1'/'0'), ua, ip
 // -> 0 (none) | {'corrupt', reason} | {now, expires_at, touched, flags, previous_ip, fields}
 inline constexpr const char* get = JEWELER_SESSION_LUA_PRELUDE R"lua(
@@ -47,6 +49,8 @@ if ARGV[3] == '1' then
     flags = flags + 2
     prev = ip or ''
     redis.call('HSET', k, 'ip', ARGV[5])
+    local vr = redis.call('HINCRBY', k, 'ver', 1)
+    if f['ver'] then h[f['ver']] = s(vr) else h[#h + 1] = 'ver'; h[#h + 1] = s(vr) end
     local n = redis.call('HINCRBY', k, 'ipc', 1)
     if f['ip'] then h[f['ip']] = ARGV[5] else h[#h + 1] = 'ip'; h[#h + 1] = ARGV[5] end
     if f['ipc'] then h[f['ipc']] = s(n) else h[#h + 1] = 'ipc'; h[#h + 1] = s(n) end
@@ -119,7 +123,10 @@ if ty ~= 'hash' then return {'corrupt', 'type ' .. ty} end
 local mx = tonumber(redis.call('HGET', k, 'mx') or '')
 if not mx then return {'corrupt', 'timestamps'} end
 if mx <= now then redis.call('DEL', k); return 0 end
-if #ARGV > 0 then redis.call('HSET', k, unpack(ARGV)) end
+if #ARGV > 0 then
+  redis.call('HSET', k, unpack(ARGV))
+  redis.call('HINCRBY', k, 'ver', 1)
+end
 local pt = redis.call('PTTL', k)
 if pt < 0 then pt = 0 end
 return {now, now + pt, redis.call('HGETALL', k)}
