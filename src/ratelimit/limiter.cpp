@@ -12,7 +12,7 @@ namespace {
 
 // One run checks every limit of one hash-tag scope. KEYS[i] is the key of
 // limit i; ARGV[1] = test-only clock override in Unix ms ('' = Redis TIME),
-// ARGV[2] = a member unique to this request (sliding log), then 5 values per
+// ARGV[2] = an id unique to this request (sliding-log member: "<now>:<id>"), then 5 values per
 // limit: algorithm (l = sliding log, c = sliding counter, g = GCRA), limit,
 // window ms, burst (GCRA), 1 = consume / 0 = check only.
 // Returns {now, all_admitted, then per limit: admitted, consumed, remaining,
@@ -26,7 +26,17 @@ else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local member = ARGV[2]
+-- A sliding-log member starts with its admission time: the oldest entry's
+-- time is then read without WITHSCORES (no double -> text -> double round
+-- trip inside Redis, the costliest part of the script).
+local member = now .. ':' .. ARGV[2]
+local function admitted_at(key, at)
+  local o = redis.call('ZRANGE', key, at, at)
+  local t = o[1] and tonumber(string.match(o[1], '^(%d+):'))
+  if t then return t end
+  o = redis.call('ZRANGE', key, at, at, 'WITHSCORES')  -- member of another format
+  return tonumber(o[2])
+end
 local function cnt_until(p, c, e, W, target)
   if p * (W - e) + c * W <= target * W then return 0 end
   if c <= target and p > 0 then return math.ceil((W - e) - (target - c) * W / p - 1e-9) end
@@ -78,8 +88,7 @@ for i = 1, #KEYS do
     remaining = math.max(0, s.limit - count)
     if count > 0 then
       local at = math.max(0, count - s.limit)
-      local o = redis.call('ZRANGE', s.key, at, at, 'WITHSCORES')
-      reset = tonumber(o[2]) + s.win - now
+      reset = admitted_at(s.key, at) + s.win - now
       if not s.admit then retry = reset end
     end
   elseif s.algo == 'c' then
@@ -120,7 +129,7 @@ return out
 // request). Same KEYS/ARGV layout; ARGV[1] is the `now` the check ran at.
 constexpr const char* kRefundLua = R"lua(
 local at = tonumber(ARGV[1])
-local member = ARGV[2]
+local member = at .. ':' .. ARGV[2]
 for i = 1, #KEYS do
   local b = 2 + (i - 1) * 5
   local key, algo = KEYS[i], ARGV[b + 1]

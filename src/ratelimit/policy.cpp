@@ -44,8 +44,8 @@ void Policy::validate() const {
   if (window < 1ms || window > std::chrono::milliseconds(30LL * 24 * 3600 * 1000))
     fail("window out of range [1 ms, 30 days]");
   if (burst < 0 || burst > 1'000'000'000) fail("burst out of range [0, 1000000000]");
-  if (algorithm == Algorithm::sliding_log && limit > 1'000'000)
-    fail("sliding_log keeps one entry per request: limit must be <= 1000000 (use sliding_counter)");
+  if (algorithm == Algorithm::sliding_log && limit > kMaxSlidingLog)
+    fail("sliding_log keeps one entry per request: limit must be <= 1000000 (use counter)");
 }
 
 namespace {
@@ -79,12 +79,18 @@ struct Reader {
   void fail_open(const std::string& var, bool& out) const {
     if (auto v = get(var)) out = redis::parse_bool(*v, var);
   }
-  void algorithm(const std::string& var, Algorithm& out) const {
+  // Reads the algorithm of a policy whose limit is already read. Unless set
+  // explicitly, a limit above what a sliding log may hold (one entry per
+  // request) selects the O(1) sliding counter: raising a limit for a load
+  // test (RATE_LIMIT_MAX_REQUESTS=1000000000) must not stop the server.
+  void algorithm(const std::string& var, Algorithm& out, std::int64_t limit) const {
     if (auto v = get(var)) {
       auto a = parse_algorithm(*v);
       if (!a)
         throw redis::ConfigError(var + ": '" + *v + "' is not an algorithm (log, counter, gcra)");
       out = *a;
+    } else if (out == Algorithm::sliding_log && limit > kMaxSlidingLog) {
+      out = Algorithm::sliding_counter;
     }
   }
   // The pair of policies of one limiter share limit, window, mode and algorithm.
@@ -92,7 +98,7 @@ struct Reader {
     max(base + "_MAX", a.limit);
     window(base + "_WINDOW_MS", a.window);
     fail_open(base + "_FAIL_OPEN", a.fail_open);
-    algorithm(base + "_ALGORITHM", a.algorithm);
+    algorithm(base + "_ALGORITHM", a.algorithm, a.limit);
     b.limit = a.limit;
     b.window = a.window;
     b.fail_open = a.fail_open;
@@ -132,15 +138,15 @@ PolicySet PolicySet::from_env(const Lookup& lookup) {
   r.max("RATE_LIMIT_MAX_REQUESTS", s.api.limit);
   r.window("RATE_LIMIT_WINDOW_MS", s.api.window);
   r.fail_open("RATE_LIMIT_API_FAIL_OPEN", s.api.fail_open);
-  r.algorithm("RATE_LIMIT_API_ALGORITHM", s.api.algorithm);
   // The tenant budget follows the user limit unless set on its own.
   s.api_tenant.limit = s.api.limit > 100'000'000 ? 1'000'000'000 : 10 * s.api.limit;
   r.max("RATE_LIMIT_TENANT_MAX", s.api_tenant.limit);
   s.api_tenant.window = s.api.window;
   s.api_tenant.fail_open = s.api.fail_open;
+  r.algorithm("RATE_LIMIT_API_ALGORITHM", s.api.algorithm, s.api.limit);
   s.api_tenant.algorithm = s.api.algorithm;
   // A large tenant budget is cheaper with the O(1) counter than with a log.
-  if (s.api_tenant.algorithm == Algorithm::sliding_log && s.api_tenant.limit > 1'000'000)
+  if (s.api_tenant.algorithm == Algorithm::sliding_log && s.api_tenant.limit > kMaxSlidingLog)
     s.api_tenant.algorithm = Algorithm::sliding_counter;
   r.pair("RATE_LIMIT_AUTH", s.auth_ip, s.auth_account);
   r.pair("RATE_LIMIT_PASSWORD_RESET", s.reset_ip, s.reset_email);

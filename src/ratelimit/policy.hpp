@@ -22,6 +22,11 @@ std::string_view to_string(Algorithm a) noexcept;
 /// "log"/"sliding_log", "counter"/"sliding_counter", "gcra"/"token_bucket".
 std::optional<Algorithm> parse_algorithm(std::string_view s) noexcept;
 
+/// The largest limit a sliding log accepts (it keeps one entry per counted
+/// request). From the environment, a larger limit without an explicit
+/// algorithm selects the sliding counter.
+inline constexpr std::int64_t kMaxSlidingLog = 1'000'000;
+
 /// When a limiter counts a request.
 enum class Consume {
   always,      // every request admitted by the check consumes one unit (api, invoice, ...)

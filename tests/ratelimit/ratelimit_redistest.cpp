@@ -209,6 +209,18 @@ TEST(RateLimitRedis, SlidingWindowDeterministicAndResetRetryValues) {
     EXPECT_TRUE(d.allowed);
     EXPECT_EQ(d.results[0].remaining, 0);
     EXPECT_EQ(d.results[0].reset_after, 3s);
+    // Members carry their admission time ("<ms>:<id>"): the reset above was
+    // read from them. An entry without it (written by an older version) is
+    // read from its score instead.
+    auto members = cli(srv, "ZRANGE", rkey(key, p), "0", "-1");
+    EXPECT_EQ(members.rfind(std::to_string(T + 3000) + ":", 0), 0u) << members;
+    auto legacy = Key::custom(unique_scope("legacy"));
+    cli(srv, "ZADD", rkey(legacy, p), std::to_string(T + 1000), "old-format-member");
+    std::vector<Check> c = {{&p, legacy}};
+    auto l = co_await env->limiter->check_at(std::move(c), T + 4000);
+    CO_ASSERT_TRUE(l);
+    EXPECT_EQ(l->results[0].remaining, 0);
+    EXPECT_EQ(l->results[0].reset_after, 7s);  // the legacy entry of T+1000 frees at T+11s
     co_await env->close();
   });
 }

@@ -90,6 +90,26 @@ TEST(Policy, EnvOverrides) {
   EXPECT_EQ(t.api_tenant.limit, 12345);
 }
 
+TEST(Policy, LimitsBeyondASlidingLogSelectTheCounterUnlessTheLogIsAsked) {
+  // http-bench.sh's advice for load tests: the server must start with it.
+  auto s = PolicySet::from_env(env({{"RATE_LIMIT_MAX_REQUESTS", "1000000000"},
+                                    {"RATE_LIMIT_TENANT_MAX", "1000000000"},
+                                    {"RATE_LIMIT_AUTH_MAX", "2000000"}}));
+  EXPECT_EQ(s.api.limit, 1'000'000'000);
+  EXPECT_EQ(s.api.algorithm, Algorithm::sliding_counter);
+  EXPECT_EQ(s.api_tenant.algorithm, Algorithm::sliding_counter);
+  EXPECT_EQ(s.auth_ip.algorithm, Algorithm::sliding_counter);
+  EXPECT_EQ(s.auth_account.algorithm, Algorithm::sliding_counter);
+  EXPECT_EQ(s.invoice.algorithm, Algorithm::sliding_log);
+  auto at_max = PolicySet::from_env(env({{"RATE_LIMIT_MAX_REQUESTS", "1000000"}}));
+  EXPECT_EQ(at_max.api.algorithm, Algorithm::sliding_log);
+  EXPECT_EQ(at_max.api_tenant.algorithm, Algorithm::sliding_counter);  // 10 x 1e6
+  EXPECT_NE(
+      config_error({{"RATE_LIMIT_MAX_REQUESTS", "2000000"}, {"RATE_LIMIT_API_ALGORITHM", "log"}})
+          .find("RATE_LIMIT_MAX_REQUESTS"),
+      std::string::npos);
+}
+
 TEST(Policy, BadValuesNameTheVariable) {
   EXPECT_NE(config_error({{"RATE_LIMIT_MAX_REQUESTS", "abc"}}).find("RATE_LIMIT_MAX_REQUESTS"),
             std::string::npos);
