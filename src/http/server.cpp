@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -333,19 +334,51 @@ bool parse_target(Request& req) {
   return true;
 }
 
-bhttp::response<bhttp::string_body> to_beast(Response& r, const Request& req, bool close) {
-  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status),
-                                          req.version == 10 ? 10u : 11u};
-  for (auto& [k, v] : r.headers.all()) res.insert(k, v);
-  bool no_body = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
-  if (req.method == "HEAD") {
-    res.content_length(r.body.size());
-  } else if (!no_body) {
-    res.body() = std::move(r.body);
-    res.prepare_payload();
+bool header_safe(std::string_view s) noexcept {
+  return s.find_first_of("\r\n") == std::string_view::npos;
+}
+
+/// The response as HTTP/1.x bytes in one buffer: one allocation, where
+/// Beast's fields allocate per header and its serializer walks them again
+/// (docs/PERFORMANCE.md). Names and values come from our own code; one with
+/// a CR or LF (never expected) is dropped rather than allowed to split the
+/// response.
+std::string serialize(Response& r, const Request& req, bool close) {
+  const bool no_body = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
+  std::size_t size = 96 + r.body.size();
+  for (const auto& [k, v] : r.headers.all()) size += k.size() + v.size() + 4;
+  std::string out;
+  out.reserve(size);
+  out += req.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out += std::to_string(r.status);
+  out += ' ';
+  std::string_view reason = reason_phrase(r.status);
+  if (reason == "Unknown") reason = bhttp::obsolete_reason(bhttp::int_to_status(r.status));
+  out += reason;
+  out += "\r\n";
+  for (const auto& [k, v] : r.headers.all()) {
+    if (k.empty() || !header_safe(k) || k.find(':') != std::string::npos || !header_safe(v)) {
+      spdlog::error("http: response header dropped: unsafe characters in {}", header_safe(k) ? k : "?");
+      continue;
+    }
+    out += k;
+    out += ": ";
+    out += v;
+    out += "\r\n";
   }
-  res.keep_alive(!close);
-  return res;
+  if (!no_body) {
+    out += "Content-Length: ";
+    out += std::to_string(r.body.size());
+    out += "\r\n";
+  }
+  if (req.version == 10) {
+    if (!close) out += "Connection: keep-alive\r\n";
+  } else if (close) {
+    out += "Connection: close\r\n";
+  }
+  out += "\r\n";
+  if (!no_body && req.method != "HEAD") out += r.body;
+  return out;
 }
 
 }  // namespace
@@ -497,9 +530,9 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
       res.headers.set("X-Request-Id", req.request_id);
     }
     close_after = close_after || res.close || ts.draining;
-    auto out = to_beast(res, req, close_after);
+    const std::string out = serialize(res, req, close_after);
     stream.expires_after(o.write_timeout);
-    auto [wec, wn] = co_await bhttp::async_write(stream, out, use_tuple);
+    auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(out), use_tuple);
     if (wec || close_after) break;
   }
   conn.busy = false;

@@ -96,12 +96,20 @@ class StandaloneHandle final : public Client {
 
 asio::awaitable<Result<Reply>> Client::eval(const Script& script, std::vector<std::string> keys,
                                             std::vector<std::string> args, ExecOptions opts) {
-  Command cmd;
-  cmd.arg("EVALSHA").arg(script.sha1()).arg(static_cast<std::int64_t>(keys.size()));
-  for (const auto& k : keys) cmd.arg(k);
-  for (const auto& a : args) cmd.arg(a);
-  auto r = co_await exec(cmd, opts);
-  if (r && is_noscript(*r)) r = co_await exec(cmd.as_eval(script), opts);
+  auto call = [&](std::string_view verb, std::string_view body) {
+    Command cmd;
+    cmd.arg(verb).arg(body).arg(static_cast<std::int64_t>(keys.size()));
+    for (const auto& k : keys) cmd.arg(k);
+    for (const auto& a : args) cmd.arg(a);
+    return cmd;
+  };
+  // Named locals, not temporaries, inside co_await (g++ 12).
+  Command evalsha = call("EVALSHA", script.sha1());
+  auto r = co_await exec(std::move(evalsha), opts);
+  if (r && is_noscript(*r)) {
+    Command eval = call("EVAL", script.source());  // the script cache was flushed
+    r = co_await exec(std::move(eval), opts);
+  }
   co_return r;
 }
 

@@ -10,6 +10,9 @@ Command& Command::arg(std::string_view a) {
   char len[24];
   auto [p, ec] = std::to_chars(len, len + sizeof len, a.size());
   (void)ec;
+  // One allocation for most commands: room for a few more arguments up
+  // front, then the string's own geometric growth.
+  if (argc_ == 0) body_.reserve(a.size() + 240);
   body_.reserve(body_.size() + a.size() + 16);
   body_ += '$';
   body_.append(len, p);
