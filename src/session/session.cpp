@@ -359,14 +359,6 @@ asio::awaitable<Result<std::optional<Lookup>>> SessionService::lookup(
   co_return Out(std::move(l));
 }
 
-std::optional<SessionService::Owner> SessionService::owner_hint(std::string_view token) const {
-  auto ref = parse_token(token);
-  if (!ref) return std::nullopt;
-  auto it = validated_.find(ref->digest_hex);
-  if (it == validated_.end()) return std::nullopt;
-  return Owner{it->second.session.tenant_id, it->second.session.user_id};
-}
-
 void SessionService::remember(const TokenRef& ref, const Session& s, std::string ver) {
   if (validated_.size() >= kValidatedMax && !validated_.count(ref.digest_hex))
     validated_.clear();  // bounded; entries are cheap to rebuild

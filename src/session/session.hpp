@@ -71,16 +71,6 @@ class SessionService {
   asio::awaitable<Result<std::optional<Lookup>>> get(std::string token,
                                                      std::optional<DeviceSeen> seen = {});
 
-  /// Who `token` belongs to as this thread last validated it, without Redis:
-  /// lets a caller start per-user work (the rate-limit check) together with
-  /// get() instead of after it. Only a hint: get() decides whether the
-  /// session exists. std::nullopt when get() would run the full script.
-  struct Owner {
-    TenantId tenant;
-    UserId user;
-  };
-  std::optional<Owner> owner_hint(std::string_view token) const;
-
   /// Partial update, atomic (concurrent updates of other fields are kept).
   /// Does not refresh the TTL. std::nullopt when there is no session.
   asio::awaitable<Result<std::optional<Session>>> update(std::string token, SessionPatch patch);

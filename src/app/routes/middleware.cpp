@@ -16,13 +16,10 @@
 #include <jeweler/app/routes/context.hpp>
 
 #include <spdlog/spdlog.h>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 
 namespace jeweler::app::routes {
 
 namespace {
-
-using namespace boost::asio::experimental::awaitable_operators;
 
 constexpr std::size_t kTokenLength = 43;
 
@@ -82,13 +79,6 @@ std::vector<std::string> limiter_names(const http::RouteOptions& o) {
   return names;
 }
 
-/// The rate-limit outcome authenticate obtained for the owner it expected
-/// (SessionService::owner_hint), in the same round trip as the session.
-struct EarlyLimits {
-  ratelimit::Outcome outcome;
-  session::SessionService::Owner owner;
-};
-
 http::Response unauthorized(std::string message = "Authentication required") {
   return http::Response::make_error(401, "unauthorized", std::move(message));
 }
@@ -107,25 +97,7 @@ http::Middleware authenticate(Services& s) {
     session::DeviceSeen seen;
     seen.user_agent = std::string(req.header("User-Agent").value_or(""));
     seen.ip = client_ip(s, req);
-    std::optional<session::SessionService::Owner> owner;
-    if (o->rate_limited && o->rate_limit_policy != kLimitsInHandler)
-      owner = s.sessions.owner_hint(token);
-    Result<std::optional<session::Lookup>> found = make_error_code(errc::internal);
-    if (owner) {
-      // Known token: its owner's limits are checked together with the
-      // session (one round trip); rate_limit uses the outcome when the
-      // session confirms the owner (docs/routes.md, "Round trips").
-      auto f = facts(req);
-      f.user = owner->user;
-      f.tenant = owner->tenant;
-      auto check_session = s.sessions.get(token, seen);
-      auto check_limits = s.ratelimit.apply(f, limiter_names(*o));
-      auto [got, outcome] = co_await (std::move(check_session) && std::move(check_limits));
-      found = std::move(got);
-      req.context.set(EarlyLimits{std::move(outcome), std::move(*owner)});
-    } else {
-      found = co_await s.sessions.get(token, seen);
-    }
+    auto found = co_await s.sessions.get(token, seen);
     if (!found) {
       if (!is_unavailable(found.error()))
         spdlog::error("{{\"msg\":\"session lookup failed\",\"requestId\":\"{}\",\"error\":\"{}\"}}",
@@ -171,18 +143,9 @@ http::Middleware rate_limit(Services& s) {
       if (const auto* h = req.context.get<HandlerRateLimit>()) add_headers(res, h->headers);
       co_return res;
     }
-    ratelimit::Outcome outcome;
-    const auto* early = req.context.get<EarlyLimits>();
-    const auto* c = req.context.get<Caller>();
-    if (early && c && c->user() == early->owner.user && c->tenant() == early->owner.tenant) {
-      outcome = std::move(req.context.get<EarlyLimits>()->outcome);
-    } else {
-      // No session, or not the one guessed (then the guess counted once
-      // for its owner too: the price of the shared round trip).
-      auto f = facts(req);
-      auto names = limiter_names(*o);  // a local: see the g++ 12 note in docs/ratelimit.md
-      outcome = co_await s.ratelimit.apply(f, std::move(names));
-    }
+    auto f = facts(req);
+    auto names = limiter_names(*o);  // a local: see the g++ 12 note in docs/ratelimit.md
+    auto outcome = co_await s.ratelimit.apply(f, std::move(names));
     if (!outcome.allowed()) {
       auto res = outcome_response(outcome);
       co_return res;
