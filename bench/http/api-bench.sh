@@ -58,7 +58,6 @@ snapshot() { # scenario -> "requests round_trips evalsha server_ticks redis_tick
 
 echo "server threads=$threads, wrk: $conns connections, ${duration}s per scenario, $rounds rounds," \
   "LOG_LEVEL=${LOG_LEVEL:-info}, api limit $api_limit per ${api_window} ms"
-echo "server threads=$threads, wrk: $conns connections, ${duration}s per scenario, $rounds rounds, LOG_LEVEL=${LOG_LEVEL:-info}"
 for r in $(seq "$rounds"); do
   echo "--- round $r"
   SCENARIOS=live DURATION="$duration" CONNECTIONS="$conns" bash "$bench" "http://127.0.0.1:$hello_port" |

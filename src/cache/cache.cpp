@@ -932,6 +932,21 @@ asio::awaitable<Result<Fetched<KpiData>>> CacheService::get_or_set_kpi(const Ten
   }
 }
 
+redis::Command CacheService::kpi_read(const TenantId& t) const {
+  return redis::Command::make("GET", redis_key(t, ns::kpi, kKpiKey));
+}
+
+std::optional<Fetched<KpiData>> CacheService::kpi_hit(const TenantId& t, const redis::Reply& r) {
+  if (!r.is_string()) return std::nullopt;
+  auto v = parse_json(r.str);
+  if (!v) return std::nullopt;
+  auto k = kpi_from_json(*v);
+  if (!k) return std::nullopt;  // get_or_set_kpi() drops and reloads it
+  redis_ok();
+  count(t, ns::kpi, &detail::AtomicCounters::hits);
+  return Fetched<KpiData>{std::move(*k), Source::hit};
+}
+
 asio::awaitable<Result<bool>> CacheService::invalidate_kpi(const TenantId& t) {
   co_return co_await del(t, ns::kpi, kKpiKey);
 }

@@ -198,6 +198,12 @@ class CacheService {
   asio::awaitable<Result<void>> set_kpi(const TenantId& t, const KpiData& k);
   asio::awaitable<Result<Fetched<KpiData>>> get_or_set_kpi(const TenantId& t, KpiLoader loader);
   asio::awaitable<Result<bool>> invalidate_kpi(const TenantId& t);
+  /// The KPI entry for a caller that batches commands (one round trip for
+  /// the whole request): kpi_read() is the command to send, kpi_hit() the
+  /// entry from its reply when that is a usable hit (counted as one);
+  /// otherwise std::nullopt, nothing counted: call get_or_set_kpi().
+  redis::Command kpi_read(const TenantId& t) const;
+  std::optional<Fetched<KpiData>> kpi_hit(const TenantId& t, const redis::Reply& r);
 
   asio::awaitable<Result<std::optional<GoldPrice>>> get_gold_price(const TenantId& t);
   asio::awaitable<Result<void>> set_gold_price(const TenantId& t, const GoldPrice& g);

@@ -166,12 +166,6 @@ char algo_code(Algorithm a) {
   return 'l';
 }
 
-struct Group {
-  std::vector<std::size_t> index;  // into the checks
-  std::vector<std::string> keys;
-  std::vector<std::string> args;
-};
-
 }  // namespace
 
 const redis::Script& check_script() {
@@ -273,62 +267,91 @@ asio::awaitable<Result<Decision>> Limiter::check_at(std::vector<Check> checks,
 
 asio::awaitable<Result<Decision>> Limiter::run(std::vector<Check> checks,
                                                std::optional<std::int64_t> now) {
-  if (checks.empty()) co_return Decision{};
-  for (const auto& c : checks)
-    if (!c.policy) co_return make_error_code(errc::invalid_argument);
+  redis::Pipeline p;
+  auto pending = prepare(std::move(checks), now, p);
+  if (pending.decided) co_return std::move(*pending.decided);
+  auto r = co_await client_.exec(std::move(p), exec_options());
+  co_return co_await end_check(pending, r);
+}
 
-  if (options_.skip_redis_while_down && stats_->degraded() && !client_.health().up())
-    co_return degrade(checks, make_error_code(redis::errc::unavailable), now);
+redis::ExecOptions Limiter::exec_options() const noexcept {
+  redis::ExecOptions opts;
+  opts.timeout = options_.timeout;
+  opts.idempotent = false;  // a script run counts: never resent
+  return opts;
+}
+
+Limiter::PendingCheck Limiter::begin_check(std::vector<Check> checks, redis::Pipeline& p) {
+  return prepare(std::move(checks), std::nullopt, p);
+}
+
+Limiter::PendingCheck Limiter::prepare(std::vector<Check> checks, std::optional<std::int64_t> now,
+                                       redis::Pipeline& p) {
+  PendingCheck c;
+  c.now = now;
+  c.first = p.size();
+  if (checks.empty()) {
+    c.decided = Decision{};
+    return c;
+  }
+  for (const auto& k : checks)
+    if (!k.policy) {
+      c.decided = make_error_code(errc::invalid_argument);
+      return c;
+    }
+  if (options_.skip_redis_while_down && stats_->degraded() && !client_.health().up()) {
+    c.decided = degrade(checks, make_error_code(redis::errc::unavailable), now);
+    return c;
+  }
 
   // One script run per hash-tag scope, in order of first appearance.
-  std::vector<Group> groups;
+  auto& groups = c.groups;
   std::vector<std::pair<const std::string*, std::size_t>> by_scope;
   const std::string member = next_member();
   const std::string& prefix = client_.key_prefix();
   for (std::size_t i = 0; i < checks.size(); ++i) {
-    const auto& c = checks[i];
+    const auto& k = checks[i];
     std::size_t g = groups.size();
     for (const auto& [scope, gi] : by_scope)
-      if (*scope == c.key.scope()) g = gi;
+      if (*scope == k.key.scope()) g = gi;
     if (g == groups.size()) {
       groups.emplace_back();
-      by_scope.emplace_back(&c.key.scope(), g);
+      by_scope.emplace_back(&k.key.scope(), g);
       groups[g].args.push_back(now ? std::to_string(*now) : std::string());
       groups[g].args.push_back(member);
     }
     auto& grp = groups[g];
-    const Policy& p = *c.policy;
+    const Policy& pol = *k.policy;
     grp.index.push_back(i);
-    grp.keys.push_back(c.key.redis_key(prefix, p.name));
-    grp.args.emplace_back(1, algo_code(p.algorithm));
-    grp.args.push_back(std::to_string(p.limit));
-    grp.args.push_back(std::to_string(p.window.count()));
-    grp.args.push_back(std::to_string(p.capacity()));
-    grp.args.push_back(c.mode == Mode::consume ? "1" : "0");
+    grp.keys.push_back(k.key.redis_key(prefix, pol.name));
+    grp.args.emplace_back(1, algo_code(pol.algorithm));
+    grp.args.push_back(std::to_string(pol.limit));
+    grp.args.push_back(std::to_string(pol.window.count()));
+    grp.args.push_back(std::to_string(pol.capacity()));
+    grp.args.push_back(k.mode == Mode::consume ? "1" : "0");
   }
+  for (const auto& g : groups) p.add_eval(check_script(), g.keys, g.args);
+  c.checks = std::move(checks);
+  return c;
+}
 
-  redis::ExecOptions opts;
-  opts.timeout = options_.timeout;
-  opts.idempotent = false;
-  std::vector<redis::Reply> replies;
-  if (groups.size() == 1) {
-    auto r = co_await client_.eval(check_script(), groups[0].keys, groups[0].args, opts);
-    if (!r) co_return degrade(checks, r.error(), now);
-    replies.push_back(std::move(*r));
-  } else {
-    redis::Pipeline p;
-    for (const auto& g : groups) p.add_eval(check_script(), g.keys, g.args);
-    auto r = co_await client_.exec(std::move(p), opts);
-    if (!r) co_return degrade(checks, r.error(), now);
-    replies = std::move(*r);
-  }
+asio::awaitable<Result<Decision>> Limiter::end_check(
+    PendingCheck& c, const Result<std::vector<redis::Reply>>& result) {
+  if (c.decided) co_return std::move(*c.decided);
+  const auto& checks = c.checks;
+  const auto& groups = c.groups;
+  const auto& now = c.now;
+  const auto opts = exec_options();
+  if (!result) co_return degrade(checks, result.error(), now);
+  const auto& replies = *result;
 
   Decision d;
   d.results.resize(checks.size());
   std::vector<std::int64_t> group_now(groups.size(), 0);
   std::vector<bool> group_consumed(groups.size(), false);
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    const auto& rep = g < replies.size() ? replies[g] : redis::Reply{};
+    static const redis::Reply missing;
+    const auto& rep = c.first + g < replies.size() ? replies[c.first + g] : missing;
     const std::size_t n = groups[g].index.size();
     if (!rep.is_array() || rep.elements.size() != 2 + 5 * n) {
       spdlog::error("ratelimit: unexpected script reply: {}", redis::to_debug_string(rep));

@@ -46,6 +46,15 @@ struct LimiterOptions {
   bool skip_redis_while_down = true;
 };
 
+namespace detail {
+/// The checks of one hash-tag scope: one script run.
+struct CheckGroup {
+  std::vector<std::size_t> index;  // into the checks
+  std::vector<std::string> keys;
+  std::vector<std::string> args;
+};
+}  // namespace detail
+
 class Limiter {
  public:
   Limiter(redis::Client& client, std::shared_ptr<Stats> stats, std::shared_ptr<Fallback> fallback,
@@ -67,11 +76,31 @@ class Limiter {
   /// of Redis TIME (deterministic timelines). Never use in production code.
   asio::awaitable<Result<Decision>> check_at(std::vector<Check> checks, std::int64_t now_ms);
 
+  /// check() in two halves, for a caller that sends the check together with
+  /// other commands (one round trip): begin_check() appends the script runs
+  /// to `p` (nothing when the outcome is already known: then `decided` is
+  /// set), end_check() reads their replies from the pipeline's. A request
+  /// another scope rejected costs one more round trip (the refund).
+  struct PendingCheck {
+    std::vector<Check> checks;
+    std::vector<detail::CheckGroup> groups;
+    std::optional<std::int64_t> now;
+    std::size_t first = 0;  // index of the first script run in the pipeline
+    std::optional<Result<Decision>> decided;
+  };
+  PendingCheck begin_check(std::vector<Check> checks, redis::Pipeline& p);
+  asio::awaitable<Result<Decision>> end_check(PendingCheck& c,
+                                              const Result<std::vector<redis::Reply>>& replies);
+  /// The options to send a pipeline holding begin_check() commands with.
+  redis::ExecOptions exec_options() const noexcept;
+
   redis::Client& client() noexcept { return client_; }
   const Stats& stats() const noexcept { return *stats_; }
 
  private:
   asio::awaitable<Result<Decision>> run(std::vector<Check> checks, std::optional<std::int64_t> now);
+  PendingCheck prepare(std::vector<Check> checks, std::optional<std::int64_t> now,
+                       redis::Pipeline& p);
   Result<Decision> degrade(const std::vector<Check>& checks, boost::system::error_code ec,
                            std::optional<std::int64_t> now);
   void count(const Decision& d, const std::vector<Check>& checks);

@@ -110,9 +110,9 @@ asio::awaitable<Outcome> Middleware::record_failure(const RequestFacts& f,
   co_return co_await run(f, names, true);
 }
 
-asio::awaitable<Outcome> Middleware::run(const RequestFacts& f,
-                                         const std::vector<std::string>& names, bool failure) {
-  Outcome out;
+std::vector<Check> Middleware::checks_for(const RequestFacts& f,
+                                          const std::vector<std::string>& names,
+                                          bool failure) const {
   const std::string ip = client_ip(f);
   std::vector<Check> checks;
   for (const auto& n : names) {
@@ -131,17 +131,20 @@ asio::awaitable<Outcome> Middleware::run(const RequestFacts& f,
       checks.push_back({&rule.policy, std::move(*key), mode});
     }
   }
-  if (checks.empty()) co_return out;
+  return checks;
+}
 
-  auto d = co_await limiter_.check(std::move(checks));
+Outcome Middleware::outcome(Result<Decision> d) const {
+  Outcome out;
   if (!d) {
     out.verdict = Outcome::Verdict::unavailable;
     out.status = 503;
     out.retry_after = config_->unavailable_retry_after.count();
     out.message = "Rate limiting is temporarily unavailable, retry later";
     out.headers.push_back({"Retry-After", std::to_string(out.retry_after)});
-    co_return out;
+    return out;
   }
+  if (d->results.empty()) return out;  // no limit applied
   out.headers = rate_limit_headers(*d);
   if (!d->allowed) {
     const LimitResult* m = d->most_restrictive();
@@ -152,7 +155,27 @@ asio::awaitable<Outcome> Middleware::run(const RequestFacts& f,
     out.message = m->policy->message + ", retry in " + std::to_string(out.retry_after) + " s";
   }
   out.decision = std::move(*d);
-  co_return out;
+  return out;
+}
+
+asio::awaitable<Outcome> Middleware::run(const RequestFacts& f,
+                                         const std::vector<std::string>& names, bool failure) {
+  auto checks = checks_for(f, names, failure);
+  if (checks.empty()) co_return Outcome{};
+  auto d = co_await limiter_.check(std::move(checks));
+  co_return outcome(std::move(d));
+}
+
+Middleware::Pending Middleware::begin(const RequestFacts& f,
+                                      const std::vector<std::string>& limiters,
+                                      redis::Pipeline& p) {
+  return Pending{limiter_.begin_check(checks_for(f, limiters, false), p)};
+}
+
+asio::awaitable<Outcome> Middleware::end(Pending& pending,
+                                         const Result<std::vector<redis::Reply>>& replies) {
+  auto d = co_await limiter_.end_check(pending.check, replies);
+  co_return outcome(std::move(d));
 }
 
 }  // namespace jeweler::ratelimit

@@ -117,11 +117,26 @@ class Middleware {
   /// (after a failed login). Over the limit it is not counted (rejected).
   asio::awaitable<Outcome> record_failure(const RequestFacts& f, std::string_view limiter);
 
+  /// apply() in two halves, for a caller that sends the check together with
+  /// other commands (one round trip): begin() appends the script runs to `p`,
+  /// end() reads their replies from the pipeline's.
+  struct Pending {
+    Limiter::PendingCheck check;
+  };
+  Pending begin(const RequestFacts& f, const std::vector<std::string>& limiters,
+                redis::Pipeline& p);
+  asio::awaitable<Outcome> end(Pending& pending, const Result<std::vector<redis::Reply>>& replies);
+  /// The options to send a pipeline holding begin() commands with.
+  redis::ExecOptions exec_options() const noexcept { return limiter_.exec_options(); }
+
   const MiddlewareConfig& config() const noexcept { return *config_; }
 
  private:
   asio::awaitable<Outcome> run(const RequestFacts& f, const std::vector<std::string>& names,
                                bool failure);
+  std::vector<Check> checks_for(const RequestFacts& f, const std::vector<std::string>& names,
+                                bool failure) const;
+  Outcome outcome(Result<Decision> d) const;
 
   Limiter& limiter_;
   std::shared_ptr<const MiddlewareConfig> config_;

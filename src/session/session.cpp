@@ -365,50 +365,78 @@ void SessionService::remember(const TokenRef& ref, const Session& s, std::string
   validated_.insert_or_assign(ref.digest_hex, Validated{s, std::move(ver)});
 }
 
-asio::awaitable<std::optional<Result<std::optional<Lookup>>>> SessionService::quick_get(
-    const TokenRef& ref, const std::optional<DeviceSeen>& seen) {
-  using Out = std::optional<Lookup>;
-  using Quick = std::optional<Result<Out>>;
+std::optional<SessionService::PendingGet> SessionService::prepare_quick(
+    const TokenRef& ref, const std::optional<DeviceSeen>& seen, redis::Pipeline& p) {
   auto it = validated_.find(ref.digest_hex);
-  if (it == validated_.end()) co_return Quick{};
+  if (it == validated_.end()) return std::nullopt;
   const auto& o = *options_;
   const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                std::chrono::system_clock::now().time_since_epoch())
                                .count();
   // The script decides whatever the cached copy cannot: a lastActivity to
   // write, a device change to report, the absolute deadline.
-  Session s = it->second.session;
-  const std::string ver = it->second.ver;
+  const Session& s = it->second.session;
   if (now < s.last_activity || now - s.last_activity >= o.activity_interval.count() ||
       now >= s.absolute_expiry ||
       (seen && (seen->user_agent != s.device.user_agent || seen->ip != s.device.ip))) {
     validated_.erase(it);
-    co_return Quick{};
+    return std::nullopt;
   }
-  const std::int64_t ttl = std::min<std::int64_t>(o.idle_ttl.count(), s.absolute_expiry - now);
+  PendingGet g{.session = s,
+               .digest = ref.digest_hex,
+               .ver = it->second.ver,
+               .now = now,
+               .ttl = std::min<std::int64_t>(o.idle_ttl.count(), s.absolute_expiry - now),
+               .first = p.size()};
   const std::string key = keys_.session(ref);
-  redis::Pipeline p;
-  p.add(redis::Command::make("PEXPIRE", key, ttl));
+  p.add(redis::Command::make("PEXPIRE", key, g.ttl));
   p.add(redis::Command::make("HGET", key, codec::field::change_count));
+  return g;
+}
+
+std::optional<Result<std::optional<Lookup>>> SessionService::end_get(
+    PendingGet& g, const Result<std::vector<redis::Reply>>& replies) {
+  using Out = std::optional<Lookup>;
+  if (!replies || replies->size() < g.first + 2) return std::nullopt;  // the caller asks again
+  const auto& a = (*replies)[g.first];
+  const auto& b = (*replies)[g.first + 1];
+  const bool gone = a.is_integer() && a.integer == 0;
+  const bool same = a.is_integer() && a.integer == 1 &&
+                    (b.is_nil() ? g.ver == "0" : (b.is_string() && b.str == g.ver));
+  if (!same) {
+    validated_.erase(g.digest);
+    if (!gone) return std::nullopt;  // changed meanwhile: the script reads it again
+    stats_->add_miss();
+    return Result<Out>(Out{});
+  }
+  stats_->add_hit();
+  g.session.expires_at = g.now + g.ttl;
+  return Result<Out>(Out(Lookup{.session = std::move(g.session)}));
+}
+
+std::optional<SessionService::PendingGet> SessionService::begin_get(std::string_view token,
+                                                                    DeviceSeen seen,
+                                                                    redis::Pipeline& p) {
+  if (normalize(seen)) return std::nullopt;  // get() reports the error
+  auto ref = parse_token(token);
+  if (!ref) return std::nullopt;
+  std::optional<DeviceSeen> s(std::move(seen));
+  return prepare_quick(*ref, s, p);
+}
+
+asio::awaitable<std::optional<Result<std::optional<Lookup>>>> SessionService::quick_get(
+    const TokenRef& ref, const std::optional<DeviceSeen>& seen) {
+  using Quick = std::optional<Result<std::optional<Lookup>>>;
+  redis::Pipeline p;
+  auto g = prepare_quick(ref, seen, p);
+  if (!g) co_return Quick{};
   // Refreshing a TTL to a given deadline is idempotent: safe to resend.
   auto r = co_await client_.exec(std::move(p), redis::ExecOptions{.idempotent = true});
   if (!r) {
     stats_->add_error();
     co_return Quick(r.error());
   }
-  const auto& rep = *r;
-  const bool gone = rep.size() == 2 && rep[0].is_integer() && rep[0].integer == 0;
-  const bool same = rep.size() == 2 && rep[0].is_integer() && rep[0].integer == 1 &&
-                    (rep[1].is_nil() ? ver == "0" : (rep[1].is_string() && rep[1].str == ver));
-  if (!same) {
-    validated_.erase(ref.digest_hex);  // `it` may be stale after the co_await
-    if (!gone) co_return Quick{};      // changed meanwhile: the script reads it again
-    stats_->add_miss();
-    co_return Quick(Out{});
-  }
-  stats_->add_hit();
-  s.expires_at = now + ttl;
-  co_return Quick(Out(Lookup{.session = std::move(s)}));
+  co_return end_get(*g, r);
 }
 
 asio::awaitable<Result<std::optional<Session>>> SessionService::update(std::string token,

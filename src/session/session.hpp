@@ -71,6 +71,25 @@ class SessionService {
   asio::awaitable<Result<std::optional<Lookup>>> get(std::string token,
                                                      std::optional<DeviceSeen> seen = {});
 
+  /// get() in two halves, for a caller that sends the check together with
+  /// other commands (one round trip for the whole request). begin_get()
+  /// appends the commands of the quick check to `p` when this thread's local
+  /// validation can decide (std::nullopt: call get()); the pending check
+  /// names the session's owner, so that per-user work can be batched with it.
+  /// end_get() reads the replies; std::nullopt again means "call get()"
+  /// (the session changed meanwhile, or the batch failed).
+  struct PendingGet {
+    Session session;  // the cached copy: owner, device, deadlines
+    std::string digest;
+    std::string ver;
+    std::int64_t now = 0;
+    std::int64_t ttl = 0;
+    std::size_t first = 0;  // index of its first command in the pipeline
+  };
+  std::optional<PendingGet> begin_get(std::string_view token, DeviceSeen seen, redis::Pipeline& p);
+  std::optional<Result<std::optional<Lookup>>> end_get(
+      PendingGet& g, const Result<std::vector<redis::Reply>>& replies);
+
   /// Partial update, atomic (concurrent updates of other fields are kept).
   /// Does not refresh the TTL. std::nullopt when there is no session.
   asio::awaitable<Result<std::optional<Session>>> update(std::string token, SessionPatch patch);
@@ -122,6 +141,9 @@ class SessionService {
   /// copy cannot decide (the caller runs the full script).
   asio::awaitable<std::optional<Result<std::optional<Lookup>>>> quick_get(
       const TokenRef& ref, const std::optional<DeviceSeen>& seen);
+  std::optional<PendingGet> prepare_quick(const TokenRef& ref,
+                                          const std::optional<DeviceSeen>& seen,
+                                          redis::Pipeline& p);
   void remember(const TokenRef& ref, const Session& s, std::string ver);
 
   /// Local validation cache (docs/session.md, "Local validation"): what the

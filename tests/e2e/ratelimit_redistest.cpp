@@ -232,6 +232,56 @@ TEST(RateLimitE2E, TwoServersShareOneBudget) {
   EXPECT_429(call(b, "GET", "/api/auth/me", t), "api");
 }
 
+TEST(RateLimitE2E, OneRoundTripRequestsSeeChangesMadeElsewhere) {
+  // A token a server thread has validated is checked in one Redis round trip
+  // with its owner's limits and the route's read (docs/routes.md, "Round
+  // trips"). What another process changes meanwhile must be seen at once.
+  Stack st(Env{{"RATE_LIMIT_MAX_REQUESTS", "60"}});
+  auto a = st.port();
+  auto b = st.start_server();
+  ASSERT_NE(a, 0);
+  ASSERT_NE(b, 0);
+  auto clerk = token_of(a, kClerk);
+  auto owner = token_of(a, kOwner);
+  HttpResponse r;
+  for (int i = 0; i < 6; ++i) {  // every thread of server a validates both tokens
+    r = call(a, "GET", "/api/dashboard/kpi", clerk);
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_EQ(call(a, "GET", "/api/auth/me", owner).status, 200);
+  }
+  EXPECT_EQ(r.header("x-cache"), "HIT");
+  const int remaining = int_header(r, "x-ratelimit-remaining");
+
+  // The cache cleared on server b: server a misses, then hits again.
+  ASSERT_EQ(call(b, "DELETE", "/api/admin/cache", owner).status, 200);
+  r = call(a, "GET", "/api/dashboard/kpi", clerk);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.header("x-cache"), "MISS");
+  EXPECT_EQ(int_header(r, "x-ratelimit-remaining"), remaining - 1);
+  EXPECT_EQ(call(a, "GET", "/api/dashboard/kpi", clerk).header("x-cache"), "HIT");
+
+  // Logged out on server b: server a refuses the token at once, limits the
+  // request by IP, and shows no data.
+  ASSERT_EQ(call(b, "POST", "/api/auth/logout", clerk).status, 204);
+  for (int i = 0; i < 3; ++i) {
+    r = call(a, "GET", "/api/dashboard/kpi", clerk);
+    EXPECT_API_ERROR(r, 401, "unauthorized");
+    EXPECT_EQ(r.body.find("todaySales"), std::string::npos) << r.body;
+    EXPECT_TRUE(r.header("x-cache").empty());
+    EXPECT_RATE_HEADERS(r);
+  }
+  // The user's budget: the two kpi reads, the logout and this request, plus
+  // at most one count per server thread (2) for the first refused request
+  // (its limits were checked with the session, for the owner the thread
+  // expected).
+  auto again = token_of(a, kClerk);
+  r = call(a, "GET", "/api/auth/me", again);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const int now = int_header(r, "x-ratelimit-remaining");
+  EXPECT_LE(now, remaining - 4);
+  EXPECT_GE(now, remaining - 4 - 2);
+}
+
 TEST(RateLimitE2E, ForwardedForIsIgnoredFromUntrustedPeers) {
   Stack st(Env{{"RATE_LIMIT_AUTH_MAX", ""}, {"TRUST_PROXY", ""}});
   auto port = st.port();

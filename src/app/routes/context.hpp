@@ -45,15 +45,36 @@ struct Shared {
   std::int64_t upload_limit = 10 << 20;
 };
 
+struct Services;
+
+/// A read a route's handler will need, sent in the same Redis round trip as
+/// the request's session and rate-limit check (docs/routes.md, "Round
+/// trips"): the command for the caller's tenant. The handler finds its reply
+/// as Prefetched in the request context.
+struct Prefetch {
+  std::string method;
+  std::string path_template;
+  redis::Command (*command)(Services&, const TenantId&);
+};
+struct Prefetched {
+  TenantId tenant;  // whose data the reply is: the handler checks it is its caller's
+  redis::Reply reply;
+};
+
 /// Per thread: services on that thread's redis::Client.
 struct Services {
   std::shared_ptr<Shared> shared;
+  redis::Client& redis;
   session::SessionService sessions;
   cache::CacheService cache;
   ratelimit::Limiter limiter;
   ratelimit::Middleware ratelimit;
 
+  std::vector<Prefetch> prefetches;  // registered by the route groups
+
   Services(redis::Client& client, std::shared_ptr<Shared> s);
+  /// The prefetch of the request's route, if one is registered.
+  const Prefetch* prefetch_for(const http::Request& req) const;
 
   /// Runs `fn` (a blocking store call) on the blocking pool; the coroutine
   /// resumes on its own thread.

@@ -79,6 +79,57 @@ std::vector<std::string> limiter_names(const http::RouteOptions& o) {
   return names;
 }
 
+/// The rate-limit outcome authenticate obtained for the session's owner in
+/// the session's round trip; rate_limit uses it when the session confirms
+/// that owner.
+struct EarlyLimits {
+  ratelimit::Outcome outcome;
+  TenantId tenant;
+  UserId user;
+};
+
+/// The session of `token`. When this thread validated the token before
+/// (SessionService::begin_get), its owner is known: the owner's rate-limit
+/// check and the route's prefetch go in the same pipeline, so that a
+/// request costs one Redis round trip (docs/routes.md, "Round trips").
+asio::awaitable<Result<std::optional<session::Lookup>>> identify(Services& s, http::Request& req,
+                                                                 const http::RouteOptions& o,
+                                                                 const std::string& token,
+                                                                 const session::DeviceSeen& seen) {
+  const bool limited = o.rate_limited && o.rate_limit_policy != kLimitsInHandler;
+  const Prefetch* prefetch = s.prefetch_for(req);
+  redis::Pipeline p;
+  auto pending = (limited || prefetch) ? s.sessions.begin_get(token, seen, p)
+                                       : std::optional<session::SessionService::PendingGet>{};
+  if (!pending) co_return co_await s.sessions.get(token, seen);
+
+  const TenantId tenant = pending->session.tenant_id;
+  const UserId user = pending->session.user_id;
+  std::optional<ratelimit::Middleware::Pending> limits;
+  if (limited) {
+    auto f = facts(req);
+    f.user = user;
+    f.tenant = tenant;
+    limits = s.ratelimit.begin(f, limiter_names(o), p);
+  }
+  std::optional<std::size_t> prefetch_at;
+  if (prefetch) {
+    prefetch_at = p.size();
+    p.add(prefetch->command(s, tenant));
+  }
+  auto opts = limits ? s.ratelimit.exec_options() : redis::ExecOptions{.idempotent = true};
+  auto replies = co_await s.redis.exec(std::move(p), opts);
+
+  if (limits) {
+    auto outcome = co_await s.ratelimit.end(*limits, replies);
+    req.context.set(EarlyLimits{std::move(outcome), tenant, user});
+  }
+  if (prefetch_at && replies && replies->size() > *prefetch_at)
+    req.context.set(Prefetched{tenant, std::move((*replies)[*prefetch_at])});
+  if (auto quick = s.sessions.end_get(*pending, replies)) co_return std::move(*quick);
+  co_return co_await s.sessions.get(token, seen);  // changed meanwhile, or the batch failed
+}
+
 http::Response unauthorized(std::string message = "Authentication required") {
   return http::Response::make_error(401, "unauthorized", std::move(message));
 }
@@ -97,7 +148,7 @@ http::Middleware authenticate(Services& s) {
     session::DeviceSeen seen;
     seen.user_agent = std::string(req.header("User-Agent").value_or(""));
     seen.ip = client_ip(s, req);
-    auto found = co_await s.sessions.get(token, seen);
+    auto found = co_await identify(s, req, *o, token, seen);
     if (!found) {
       if (!is_unavailable(found.error()))
         spdlog::error("{{\"msg\":\"session lookup failed\",\"requestId\":\"{}\",\"error\":\"{}\"}}",
@@ -143,9 +194,18 @@ http::Middleware rate_limit(Services& s) {
       if (const auto* h = req.context.get<HandlerRateLimit>()) add_headers(res, h->headers);
       co_return res;
     }
-    auto f = facts(req);
-    auto names = limiter_names(*o);  // a local: see the g++ 12 note in docs/ratelimit.md
-    auto outcome = co_await s.ratelimit.apply(f, std::move(names));
+    ratelimit::Outcome outcome;
+    auto* early = req.context.get<EarlyLimits>();
+    const auto* c = req.context.get<Caller>();
+    if (early && c && c->tenant() == early->tenant && c->user() == early->user) {
+      outcome = std::move(early->outcome);
+    } else {
+      // No session, or not the one expected (then the early check counted
+      // once for the expected owner too: the rare price of the batch).
+      auto f = facts(req);
+      auto names = limiter_names(*o);  // a local: see the g++ 12 note in docs/ratelimit.md
+      outcome = co_await s.ratelimit.apply(f, std::move(names));
+    }
     if (!outcome.allowed()) {
       auto res = outcome_response(outcome);
       co_return res;

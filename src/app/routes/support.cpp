@@ -11,10 +11,18 @@ namespace jeweler::app::routes {
 
 Services::Services(redis::Client& client, std::shared_ptr<Shared> s)
     : shared(std::move(s)),
+      redis(client),
       sessions(client, shared->session_options, shared->session_stats),
       cache(client, shared->cache_options, shared->cache_stats),
       limiter(client, shared->ratelimit_stats, shared->ratelimit_fallback),
       ratelimit(limiter, shared->ratelimit_config) {}
+
+const Prefetch* Services::prefetch_for(const http::Request& req) const {
+  if (!req.route) return nullptr;
+  for (const auto& p : prefetches)
+    if (p.path_template == req.route->path_template && p.method == req.route->method) return &p;
+  return nullptr;
+}
 
 const Caller& caller(const http::Request& req) {
   const auto* c = req.context.get<Caller>();
