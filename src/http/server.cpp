@@ -358,7 +358,8 @@ std::string serialize(Response& r, const Request& req, bool close) {
   out += "\r\n";
   for (const auto& [k, v] : r.headers.all()) {
     if (k.empty() || !header_safe(k) || k.find(':') != std::string::npos || !header_safe(v)) {
-      spdlog::error("http: response header dropped: unsafe characters in {}", header_safe(k) ? k : "?");
+      spdlog::error("http: response header dropped: unsafe characters in {}",
+                    header_safe(k) ? k : "?");
       continue;
     }
     out += k;
