@@ -73,6 +73,8 @@ bhttp::response<bhttp::string_body> protocol_error(unsigned status, std::string_
   bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
   res.set(bhttp::field::content_type, "application/json; charset=utf-8");
   res.set("X-Request-Id", id);
+  // Before routing: the request may have been for /api/** (no-store there).
+  res.set(bhttp::field::cache_control, "no-store");
   res.set(bhttp::field::connection, "close");
   res.body() = "{\"error\":\"" + std::string(default_error_code(status)) + "\",\"message\":\"" +
                json_escape(message) + "\",\"requestId\":\"" + std::string(id) + "\"}";

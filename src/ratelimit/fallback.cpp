@@ -141,7 +141,8 @@ Decision Fallback::evaluate(const std::vector<Check>& checks, std::optional<std:
         r.remaining =
             std::max<std::int64_t>(0, static_cast<std::int64_t>(std::floor((L * Wd - est_w) / Wd)));
         if (r.remaining < pol.limit)
-          reset = counter_until(P, C, el, Wd, static_cast<double>(pol.limit - r.remaining - 1));
+          reset = std::min<std::int64_t>(  // capped like the script: see docs/ratelimit.md
+              W, counter_until(P, C, el, Wd, static_cast<double>(pol.limit - r.remaining - 1)));
         if (!w.admit) retry = counter_until(P, C, el, Wd, L - 1);
         e.expires_at = (w.idx + 2) * W;
         break;

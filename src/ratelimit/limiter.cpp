@@ -101,7 +101,7 @@ for i = 1, #KEYS do
     local W, e, p = s.win, s.e, s.p
     remaining = math.floor((s.limit * W - (p * (W - e) + c * W)) / W)
     if remaining < 0 then remaining = 0 end
-    if remaining < s.limit then reset = cnt_until(p, c, e, W, s.limit - remaining - 1) end
+    if remaining < s.limit then reset = math.min(W, cnt_until(p, c, e, W, s.limit - remaining - 1)) end
     if not s.admit then retry = cnt_until(p, c, e, W, s.limit - 1) end
   else
     local tat = s.tat

@@ -40,10 +40,10 @@ void Policy::validate() const {
     throw std::invalid_argument("rate-limit policy '" + name + "': " + what);
   };
   if (!valid_policy_name(name)) fail("name must be 1..32 of [a-z0-9_-]");
-  if (limit < 1 || limit > 1'000'000'000) fail("limit out of range [1, 1000000000]");
+  if (limit < 1 || limit > kMaxLimit) fail("limit out of range [1, 1e15]");
   if (window < 1ms || window > std::chrono::milliseconds(30LL * 24 * 3600 * 1000))
     fail("window out of range [1 ms, 30 days]");
-  if (burst < 0 || burst > 1'000'000'000) fail("burst out of range [0, 1000000000]");
+  if (burst < 0 || burst > kMaxLimit) fail("burst out of range [0, 1e15]");
   if (algorithm == Algorithm::sliding_log && limit > kMaxSlidingLog)
     fail("sliding_log keeps one entry per request: limit must be <= 1000000 (use counter)");
 }
@@ -70,7 +70,7 @@ struct Reader {
     return v;
   }
   void max(const std::string& var, std::int64_t& out) const {
-    if (auto v = get(var)) out = redis::parse_int(*v, var, 1, 1'000'000'000);
+    if (auto v = get(var)) out = redis::parse_int(*v, var, 1, kMaxLimit);
   }
   void window(const std::string& var, std::chrono::milliseconds& out) const {
     if (auto v = get(var))
@@ -139,7 +139,7 @@ PolicySet PolicySet::from_env(const Lookup& lookup) {
   r.window("RATE_LIMIT_WINDOW_MS", s.api.window);
   r.fail_open("RATE_LIMIT_API_FAIL_OPEN", s.api.fail_open);
   // The tenant budget follows the user limit unless set on its own.
-  s.api_tenant.limit = s.api.limit > 100'000'000 ? 1'000'000'000 : 10 * s.api.limit;
+  s.api_tenant.limit = s.api.limit > kMaxLimit / 10 ? kMaxLimit : 10 * s.api.limit;
   r.max("RATE_LIMIT_TENANT_MAX", s.api_tenant.limit);
   s.api_tenant.window = s.api.window;
   s.api_tenant.fail_open = s.api.fail_open;

@@ -26,6 +26,9 @@ std::optional<Algorithm> parse_algorithm(std::string_view s) noexcept;
 /// request). From the environment, a larger limit without an explicit
 /// algorithm selects the sliding counter.
 inline constexpr std::int64_t kMaxSlidingLog = 1'000'000;
+/// The largest limit (exact in the scripts' Lua numbers, far beyond any real
+/// budget: load tests set "unlimited" values such as 1e9 or 1e12).
+inline constexpr std::int64_t kMaxLimit = 1'000'000'000'000'000;
 
 /// When a limiter counts a request.
 enum class Consume {
@@ -37,7 +40,7 @@ enum class Consume {
 /// ("api", "api-tenant", "auth-ip", ...).
 struct Policy {
   std::string name;                              // 1..32 of [a-z0-9_-]
-  std::int64_t limit = 100;                      // requests per window (1..1e9)
+  std::int64_t limit = 100;                      // requests per window (1..kMaxLimit)
   std::chrono::milliseconds window{900'000};     // 1 ms .. 30 days
   Algorithm algorithm = Algorithm::sliding_log;  //
   std::int64_t burst = 0;                        // gcra only: burst size, 0 = limit

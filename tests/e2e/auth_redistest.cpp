@@ -647,6 +647,28 @@ TEST_F(ShortSessionsE2E, LoginBeyondTheMaximumEvictsTheLeastRecentlyActive) {
   EXPECT_EQ(list.at("sessions").as_array().size(), 3u) << ser(list);
 }
 
+TEST(SessionActivityE2E, UseIsActivityForEvictionWithDefaultSettings) {
+  Stack st;  // SESSION_MAX_PER_USER 10, lastActivity kept to the second
+  auto port = st.port();
+  ASSERT_NE(port, 0);
+  std::vector<Login> s;
+  for (int i = 0; i < 10; ++i) {
+    s.push_back(login(port, kClerk));
+    ASSERT_EQ(s.back().status(), 200) << i;
+  }
+  std::this_thread::sleep_for(1200ms);
+  auto me = call(port, "GET", "/api/auth/me", s[0].token);  // the oldest login, used now
+  ASSERT_EQ(me.status, 200) << me.body;
+  EXPECT_GE(num(obj(me).at("session").as_object(), "lastActivity"),
+            num(s[0].session, "loginTime") + 1000)
+      << me.body;
+  auto extra = login(port, kClerk);
+  ASSERT_EQ(extra.status(), 200);
+  EXPECT_EQ(call(port, "GET", "/api/auth/me", s[1].token).status, 401) << "least recently active";
+  EXPECT_EQ(call(port, "GET", "/api/auth/me", s[0].token).status, 200);
+  EXPECT_EQ(call(port, "GET", "/api/auth/me", extra.token).status, 200);
+}
+
 // --- Secure cookie by default, aliases, demo data -----------------------------------
 
 TEST(CookieSecureE2E, CookieIsSecureUnlessToldOtherwise) {

@@ -732,6 +732,7 @@ TEST_F(BusinessE2E, OversizedHeaderBlockIs431) {
   auto r = call(port(), "GET", "/api/customers?limit=1", clerk_, {},
                 {{"X-Padding", std::string(20 * 1024, 'p')}});
   EXPECT_EQ(r.status, 431) << r.body;
+  EXPECT_EQ(r.header("cache-control"), "no-store");
   EXPECT_EQ(get("/api/customers?limit=1", clerk_).status, 200);
 }
 

@@ -63,7 +63,12 @@ TEST(ResilienceE2E, RedisKilledThenRestartedWithItsData) {
                                                         {"GET", "/api/customers/" + cust[0]},
                                                         {"GET", "/api/admin/cache/stats"}}) {
     SCOPED_TRACE(m + " " + t);
-    expect_503(timed(port, m, t, owner));
+    auto r = timed(port, m, t, owner);
+    expect_503(r);
+    // Limited by IP on the in-process fallback: the headers are still there.
+    EXPECT_FALSE(r.header("x-ratelimit-limit").empty()) << r.body;
+    EXPECT_FALSE(r.header("ratelimit").empty()) << r.body;
+    EXPECT_EQ(r.header("cache-control"), "no-store");
   }
   // auth and passwordReset fail closed.
   {

@@ -48,18 +48,20 @@ inline std::vector<Timeline> timelines() {
         {1050, false, 0, 50, 50},
         {1100, true, 0, 100, 0}}},
       // Sliding counter, limit 4: estimate = prev * (1000 - elapsed) / 1000 + cur.
+      // reset is capped at the window (uncapped: 2000, 1500, 1334, 1250);
+      // retry is not.
       {"counter",
        timeline_policy("tl-counter", Algorithm::sliding_counter, 4),
-       {{0, true, 3, 2000, 0},
-        {0, true, 2, 1500, 0},
-        {0, true, 1, 1334, 0},
-        {0, true, 0, 1250, 0},
-        {0, false, 0, 1250, 1250},  // next window at 1000, estimate 4*(1-e)/1 <= 3 at e=250
+       {{0, true, 3, 1000, 0},
+        {0, true, 2, 1000, 0},
+        {0, true, 1, 1000, 0},
+        {0, true, 0, 1000, 0},
+        {0, false, 0, 1000, 1250},  // next window at 1000, estimate 4*(1-e)/1 <= 3 at e=250
         {1250, true, 0, 250, 0},    // estimate 3 + 1
         {1250, false, 0, 250, 250},
         {1500, true, 0, 250, 0},
         {2000, true, 1, 500, 0},
-        {4000, true, 3, 2000, 0}}},  // two windows later: fresh
+        {4000, true, 3, 1000, 0}}},  // two windows later: fresh
       // GCRA, limit 4 per 1000 ms, burst 4: one slot every 250 ms.
       {"gcra",
        timeline_policy("tl-gcra", Algorithm::gcra, 4),

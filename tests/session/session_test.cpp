@@ -276,7 +276,7 @@ TEST(SessionOptions, FromEnv) {
   EXPECT_EQ(d.idle_ttl, 24h);
   EXPECT_EQ(d.max_lifetime, 24h * 7);
   EXPECT_EQ(d.max_per_user, 10u);
-  EXPECT_EQ(d.activity_interval, 60s);
+  EXPECT_EQ(d.activity_interval, 1s);
   auto a = Options::from_env(env({{"JWT_EXPIRES_IN", "15m"}, {"JWT_REFRESH_EXPIRES_IN", "1d"}}));
   EXPECT_EQ(a.idle_ttl, 15min);
   EXPECT_EQ(a.max_lifetime, 24h);

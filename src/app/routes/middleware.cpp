@@ -2,17 +2,19 @@
 // them (docs/routes.md):
 //
 //   authenticate (slot)  identify the caller from `Authorization: Bearer` or
-//                        the `sid` cookie; Redis down -> 503; user-agent
-//                        change -> session destroyed (authorize then answers
-//                        401, after the rate limiter). Never answers 401
+//                        the `sid` cookie; Redis down or user-agent change
+//                        (session destroyed) -> authorize answers 503 / 401,
+//                        after the rate limiter (its headers on every /api
+//                        response). Never answers 401
 //                        for a missing/unknown token itself, so that the rate
 //                        limiter still counts (by IP) anonymous requests.
 //   rate_limit (slot)    the `api` limiter (+ api-tenant) and the route's own
 //                        limiter (`invoice`, `upload`); limits that need the
 //                        body (auth, passwordReset) are applied by the handler
 //                        (RouteOptions::rate_limit_policy == "handler").
-//   authorize (extra)    401 without a session, 403 two_factor_required
-//                        before 2FA verification.
+//   authorize (extra)    503 when the session could not be read, 401
+//                        without a session, 403 two_factor_required before
+//                        2FA verification.
 #include <jeweler/app/routes/context.hpp>
 
 #include <spdlog/spdlog.h>
@@ -70,6 +72,12 @@ const http::RouteOptions* route_options(const http::Request& req) {
 /// request then still passes the rate limiter (every /api response is limited
 /// and carries the headers) before authorize answers 401.
 struct SessionEndedByClientChange {};
+
+/// Set by authenticate when the session could not be read (Redis down):
+/// authorize answers 503 with it.
+struct SessionUnavailable {
+  boost::system::error_code error;
+};
 
 /// The limits the rate-limit slot checks on route `o`.
 std::vector<std::string> limiter_names(const http::RouteOptions& o) {
@@ -153,8 +161,10 @@ http::Middleware authenticate(Services& s) {
       if (!is_unavailable(found.error()))
         spdlog::error("{{\"msg\":\"session lookup failed\",\"requestId\":\"{}\",\"error\":\"{}\"}}",
                       req.request_id, found.error().message());
-      // Never "logged out" because Redis had a blip: 503, retry.
-      co_return http::Response::from_error(found.error());
+      // Never "logged out" because Redis had a blip: authorize answers 503
+      // (retry), after the rate limiter (by IP) has added its headers.
+      req.context.set(SessionUnavailable{found.error()});
+      co_return co_await next(req);
     }
     if (!*found) co_return co_await next(req);
     auto& lookup = **found;
@@ -222,6 +232,8 @@ http::Middleware authorize() {
     if (!o || !o->auth_required) co_return co_await next(req);
     const auto* c = req.context.get<Caller>();
     if (!c) {
+      if (const auto* u = req.context.get<SessionUnavailable>())
+        co_return http::Response::from_error(u->error);
       if (req.context.get<SessionEndedByClientChange>())
         co_return unauthorized("Session ended: the client changed");
       co_return unauthorized();
