@@ -33,43 +33,6 @@ Middleware request_id() {
   };
 }
 
-namespace {
-
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static constexpr char hex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += hex[(c >> 4) & 0xf];
-          out += hex[c & 0xf];
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
-
-}  // namespace
-
 Middleware access_log(std::shared_ptr<spdlog::logger> logger) {
   return [logger](Request& req, Next next) -> asio::awaitable<Response> {
     Response res = co_await next(req);
@@ -84,30 +47,30 @@ Middleware access_log(std::shared_ptr<spdlog::logger> logger) {
     // A JSON object; the JSON formatter merges it with time and level.
     std::string line = "{\"msg\":\"request\",\"requestId\":";
     line.reserve(256);
-    append_json_string(line, req.request_id);
+    detail::append_json_string(line, req.request_id);
     line += ",\"method\":";
-    append_json_string(line, req.method);
+    detail::append_json_string(line, req.method);
     line += ",\"path\":";
-    append_json_string(line, req.path);  // no query string: it may carry secrets
+    detail::append_json_string(line, req.path);  // no query string: it may carry secrets
     line += ",\"route\":";
-    append_json_string(line, req.route_name());
+    detail::append_json_string(line, req.route_name());
     line += ",\"status\":" + std::to_string(res.status);
     line += fmt::format(",\"durationMs\":{:.3f}", ms);
     line += ",\"bytesIn\":" + std::to_string(req.body.size());
     line += ",\"bytesOut\":" + std::to_string(res.body.size());
     line += ",\"peer\":";
-    append_json_string(line, req.peer_address);
+    detail::append_json_string(line, req.peer_address);
     if (!req.context.user_id.empty()) {
       line += ",\"userId\":";
-      append_json_string(line, req.context.user_id);
+      detail::append_json_string(line, req.context.user_id);
     }
     if (!req.context.tenant_id.empty()) {
       line += ",\"tenantId\":";
-      append_json_string(line, req.context.tenant_id);
+      detail::append_json_string(line, req.context.tenant_id);
     }
     if (res.error) {
       line += ",\"error\":";
-      append_json_string(line, res.error->code);
+      detail::append_json_string(line, res.error->code);
     }
     line += '}';
     logger->log(level, line);
@@ -202,7 +165,7 @@ Middleware error_mapping() {
         if (kv.key() != "error" && kv.key() != "message" && kv.key() != "requestId")
           body[kv.key()] = kv.value();
       body["requestId"] = req.request_id;
-      res.body = boost::json::serialize(body);
+      res.body = to_json_text(body);
       res.headers.set("Content-Type", "application/json; charset=utf-8");
     }
     if (res.status == 503 && !res.headers.has("Retry-After")) res.headers.set("Retry-After", "1");

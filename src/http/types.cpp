@@ -56,7 +56,7 @@ Response Response::json_text(std::string body, unsigned status) {
 }
 
 Response Response::json(const boost::json::value& v, unsigned status) {
-  return json_text(boost::json::serialize(v), status);
+  return json_text(to_json_text(v), status);
 }
 
 Response Response::text(std::string body, std::string content_type, unsigned status) {

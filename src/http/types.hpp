@@ -44,6 +44,14 @@ class Headers {
 
 bool iequals(std::string_view a, std::string_view b) noexcept;
 
+/// `v` as JSON text, numbers in plain decimal notation ("65.4", not
+/// Boost.JSON's "6.54E1"): what Response::json sends.
+std::string to_json_text(const boost::json::value& v);
+namespace detail {
+/// Appends `s` as a JSON string literal (quotes and escapes).
+void append_json_string(std::string& out, std::string_view s);
+}  // namespace detail
+
 /// Per-request typed storage for middleware results (the authenticated
 /// session, rate-limit decision, ...): `ctx.set(Session{...})`,
 /// `if (auto* s = ctx.get<Session>()) ...`. One value per type.

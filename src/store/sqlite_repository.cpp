@@ -199,7 +199,7 @@ Result<void> migrate(Connection& c) {
     STORE_STMT(ins, c.prepare("INSERT INTO schema_version(version, applied_at) VALUES (?1, ?2)"));
     ins.bind(1, v).bind(2, wall_ms());
     if (auto r = ins.run(); !r) return r;
-    spdlog::info("store: applied schema migration {}", v);
+    spdlog::debug("store: applied schema migration {}", v);  // start-up prints one line (API.md 7)
   }
   return tx.commit();
 }

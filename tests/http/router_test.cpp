@@ -6,6 +6,9 @@
 #include <boost/asio/use_future.hpp>
 
 #include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
+
+#include <cmath>
 
 using namespace jeweler::http;
 namespace asio = boost::asio;
@@ -159,4 +162,15 @@ TEST(Chain, RunsMiddlewareInOrder) {
   io.run();
   f.get();
   EXPECT_EQ(trace, "a>b>h<b<a");
+}
+
+TEST(JsonText, PlainDecimalNumbersAndTheSameDocument) {
+  boost::json::value v =
+      boost::json::parse(R"({"a":65.4,"b":0.5,"c":0.0,"d":499.74,"e":-12,"f":18446744073709551615,)"
+                         R"("g":[true,false,null,1e-7],"h":{"q\"\\\n":"\u0001é"},"i":1e21})");
+  const std::string text = jeweler::http::to_json_text(v);
+  EXPECT_EQ(text, R"({"a":65.4,"b":0.5,"c":0.0,"d":499.74,"e":-12,"f":18446744073709551615,)"
+                  R"("g":[true,false,null,1e-07],"h":{"q\"\\\n":"\u0001é"},"i":1e+21})");
+  EXPECT_EQ(boost::json::parse(text), v);  // reads back as the same document
+  EXPECT_EQ(jeweler::http::to_json_text(boost::json::value(std::nan(""))), "null");
 }

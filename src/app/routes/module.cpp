@@ -120,8 +120,9 @@ RouteModule module() {
       auto loaded = store::load_demo_data(*s->repo, now_ms());
       if (!loaded)
         throw std::runtime_error("cannot create the demo data: " + loaded.error().message());
-      spdlog::info("{{\"msg\":\"{}\"}}", *loaded ? "demo data created (tenants aurum and argent)"
-                                                 : "database holds data: demo data not created");
+      // Debug: start-up prints one line (API.md section 7).
+      spdlog::debug("{{\"msg\":\"{}\"}}", *loaded ? "demo data created (tenants aurum and argent)"
+                                                  : "database holds data: demo data not created");
     }
     s->pool = std::make_shared<store::BlockingPool>(4);
     add_collectors(p.metrics, s);

@@ -81,8 +81,11 @@ void StandaloneClient::set_state(State s, std::string_view why) {
   State old = state_;
   state_ = s;
   if (s == State::ready) {
-    spdlog::info("redis: state={} address={} protocol=RESP{} reconnects={}", to_string(s),
-                 cfg_.describe(), protocol_, reconnects_);
+    // The first connection is part of start-up, which prints one line
+    // (API.md section 7); a reconnection is news.
+    spdlog::log(reconnects_ ? spdlog::level::info : spdlog::level::debug,
+                "redis: state={} address={} protocol=RESP{} reconnects={}", to_string(s),
+                cfg_.describe(), protocol_, reconnects_);
   } else if (s == State::closed) {
     spdlog::info("redis: state=closed address={}", cfg_.describe());
   } else {
