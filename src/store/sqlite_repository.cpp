@@ -653,7 +653,9 @@ Result<Invoice> SqliteRepository::create_invoice(const TenantId& tenant, const N
     STORE_STMT(st, c->prepare("SELECT 1 FROM customers WHERE tenant_id = ?1 AND id = ?2"));
     st.bind(1, tenant.str()).bind(2, ni.customer_id);
     STORE_TRY(row, st.step());
-    if (!*row) return refuse(problem, "customerId", "no such customer");
+    // Not one of the tenant's customers (unknown, or another tenant's):
+    // not_found, like a path id (API.md section 4), naming the field.
+    if (!*row) return refuse(problem, "customerId", "no such customer", jeweler::errc::not_found);
   }
 
   Invoice inv;
@@ -674,7 +676,8 @@ Result<Invoice> SqliteRepository::create_invoice(const TenantId& tenant, const N
                                 "WHERE tenant_id = ?1 AND id = ?2"));
       st.bind(1, tenant.str()).bind(2, item.product_id);
       STORE_TRY(row, st.step());
-      if (!*row) return refuse(problem, field + ".productId", "no such product");
+      if (!*row)
+        return refuse(problem, field + ".productId", "no such product", jeweler::errc::not_found);
       price = st.i64(0);
       stock = st.i64(1);
     }

@@ -243,11 +243,11 @@ TEST_F(RepoTest, TenantScopingEverywhere) {
   Product ap = product(kArgent, "G-1", 100, 5);
   auto x1 = repo_->create_invoice(kArgent, NewInvoice{c.id, {{ap.id, 1}}, InvoiceStatus::paid, {}},
                                   kNow, &pr);
-  EXPECT_EQ(x1.error(), errc::invalid_argument);
+  EXPECT_EQ(x1.error(), errc::not_found);  // as if it did not exist
   EXPECT_EQ(pr.field, "customerId");
   auto x2 = repo_->create_invoice(kArgent, NewInvoice{ac.id, {{p.id, 1}}, InvoiceStatus::paid, {}},
                                   kNow, &pr);
-  EXPECT_EQ(x2.error(), errc::invalid_argument);
+  EXPECT_EQ(x2.error(), errc::not_found);
   EXPECT_EQ(pr.field, "items[0].productId");
   EXPECT_EQ(repo_->get_product(kAurum, p.id)->stock, 4);
   EXPECT_EQ(repo_->get_product(kArgent, ap.id)->stock, 5);
@@ -313,14 +313,14 @@ TEST_F(RepoTest, InvoiceTransaction) {
   // Unknown product on the second line: nothing written either.
   auto unknown = repo_->create_invoice(
       kAurum, NewInvoice{c.id, {{a.id, 1}, {"prd_nope", 1}}, InvoiceStatus::paid, {}}, kNow, &pr);
-  EXPECT_EQ(unknown.error(), errc::invalid_argument);
+  EXPECT_EQ(unknown.error(), errc::not_found);  // not one of the tenant's: like a path id
   EXPECT_EQ(pr.field, "items[1].productId");
   EXPECT_EQ(repo_->get_product(kAurum, a.id)->stock, 3);
   EXPECT_EQ(invoice_count(kAurum), 1);
 
   auto no_customer = repo_->create_invoice(
       kAurum, NewInvoice{"cus_nope", {{a.id, 1}}, InvoiceStatus::paid, {}}, kNow, &pr);
-  EXPECT_EQ(no_customer.error(), errc::invalid_argument);
+  EXPECT_EQ(no_customer.error(), errc::not_found);
   EXPECT_EQ(pr.field, "customerId");
   EXPECT_EQ(pr.message, "no such customer");
 

@@ -4,6 +4,7 @@
 
 #include <boost/json/parse.hpp>
 
+#include <cctype>
 #include <chrono>
 #include <stdexcept>
 
@@ -87,6 +88,14 @@ http::Response from_error(const boost::system::error_code& ec, const store::Prob
   if (ec == make_error_code(errc::invalid_argument))
     return problem && !problem->message.empty() ? from_problem(*problem)
                                                 : validation_failed("Invalid input");
+  if (ec == make_error_code(errc::not_found) && problem && !problem->message.empty()) {
+    // An id in the body that is not one of the tenant's (POST /api/invoices).
+    boost::json::object extra;
+    if (!problem->field.empty()) extra["field"] = problem->field;
+    std::string message = problem->message;
+    message[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(message[0])));
+    return http::Response::make_error(404, "not_found", std::move(message), std::move(extra));
+  }
   if (ec == make_error_code(errc::conflict) && problem && !problem->message.empty()) {
     boost::json::object extra;
     if (!problem->field.empty()) extra["field"] = problem->field;
