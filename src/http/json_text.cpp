@@ -67,13 +67,14 @@ void append_value(std::string& out, const boost::json::value& v) {
       break;
     case json::kind::double_: {
       const double d = v.get_double();
-      const std::size_t mark = out.size();
-      if (!std::isfinite(d))
+      if (!std::isfinite(d)) {
         out += "null";  // JSON has no NaN or infinity
-      else              // shortest text that reads back as the same double
-        fmt::format_to(std::back_inserter(out), "{}", d);
+        break;
+      }
+      const std::size_t mark = out.size();
+      fmt::format_to(std::back_inserter(out), "{}", d);  // shortest text that reads back as d
       // Still a double when read back: "0.0", not "0".
-      if (std::isfinite(d) && out.find_first_of(".e", mark) == std::string::npos) out += ".0";
+      if (out.find_first_of(".e", mark) == std::string::npos) out += ".0";
       break;
     }
     case json::kind::string:

@@ -51,21 +51,6 @@ struct ThreadState {
   asio::io_context io{1};
 };
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += ' ';
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
-
 /// A response for a request that never became a Request (malformed, slow,
 /// too large headers): API.md's error shape, connection closed after it.
 bhttp::response<bhttp::string_body> protocol_error(unsigned status, std::string_view id,
@@ -76,8 +61,10 @@ bhttp::response<bhttp::string_body> protocol_error(unsigned status, std::string_
   // Before routing: the request may have been for /api/** (no-store there).
   res.set(bhttp::field::cache_control, "no-store");
   res.set(bhttp::field::connection, "close");
-  res.body() = "{\"error\":\"" + std::string(default_error_code(status)) + "\",\"message\":\"" +
-               json_escape(message) + "\",\"requestId\":\"" + std::string(id) + "\"}";
+  std::string body = "{\"error\":\"" + std::string(default_error_code(status)) + "\",\"message\":";
+  detail::append_json_string(body, message);
+  body += ",\"requestId\":\"" + std::string(id) + "\"}";
+  res.body() = std::move(body);
   res.prepare_payload();
   res.keep_alive(false);
   return res;
@@ -345,7 +332,7 @@ bool header_safe(std::string_view s) noexcept {
 /// (docs/PERFORMANCE.md). Names and values come from our own code; one with
 /// a CR or LF (never expected) is dropped rather than allowed to split the
 /// response.
-std::string serialize(Response& r, const Request& req, bool close) {
+std::string serialize(const Response& r, const Request& req, bool close) {
   const bool no_body = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
   std::size_t size = 96 + r.body.size();
   for (const auto& [k, v] : r.headers.all()) size += k.size() + v.size() + 4;

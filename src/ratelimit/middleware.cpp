@@ -169,12 +169,12 @@ asio::awaitable<Outcome> Middleware::run(const RequestFacts& f,
 Middleware::Pending Middleware::begin(const RequestFacts& f,
                                       const std::vector<std::string>& limiters,
                                       redis::Pipeline& p) {
-  return Pending{limiter_.begin_check(checks_for(f, limiters, false), p)};
+  return limiter_.begin_check(checks_for(f, limiters, false), p);
 }
 
 asio::awaitable<Outcome> Middleware::end(Pending& pending,
                                          const Result<std::vector<redis::Reply>>& replies) {
-  auto d = co_await limiter_.end_check(pending.check, replies);
+  auto d = co_await limiter_.end_check(pending, replies);
   co_return outcome(std::move(d));
 }
 

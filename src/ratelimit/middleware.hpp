@@ -120,9 +120,7 @@ class Middleware {
   /// apply() in two halves, for a caller that sends the check together with
   /// other commands (one round trip): begin() appends the script runs to `p`,
   /// end() reads their replies from the pipeline's.
-  struct Pending {
-    Limiter::PendingCheck check;
-  };
+  using Pending = Limiter::PendingCheck;
   Pending begin(const RequestFacts& f, const std::vector<std::string>& limiters,
                 redis::Pipeline& p);
   asio::awaitable<Outcome> end(Pending& pending, const Result<std::vector<redis::Reply>>& replies);

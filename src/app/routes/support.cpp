@@ -84,23 +84,29 @@ http::Response from_problem(const store::Problem& p) {
   return validation_failed(p.message.empty() ? "Invalid input" : p.message, p.field);
 }
 
+namespace {
+/// `status` + `code` with the problem's field, if any, as `field`.
+http::Response problem_error(unsigned status, std::string code, std::string message,
+                             const store::Problem& p) {
+  boost::json::object extra;
+  if (!p.field.empty()) extra["field"] = p.field;
+  return http::Response::make_error(status, std::move(code), std::move(message), std::move(extra));
+}
+}  // namespace
+
 http::Response from_error(const boost::system::error_code& ec, const store::Problem* problem) {
   if (ec == make_error_code(errc::invalid_argument))
     return problem && !problem->message.empty() ? from_problem(*problem)
                                                 : validation_failed("Invalid input");
-  if (ec == make_error_code(errc::not_found) && problem && !problem->message.empty()) {
-    // An id in the body that is not one of the tenant's (POST /api/invoices).
-    boost::json::object extra;
-    if (!problem->field.empty()) extra["field"] = problem->field;
+  const bool described = problem && !problem->message.empty();
+  // An id in the body that is not one of the tenant's (POST /api/invoices).
+  if (ec == make_error_code(errc::not_found) && described) {
     std::string message = problem->message;
     message[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(message[0])));
-    return http::Response::make_error(404, "not_found", std::move(message), std::move(extra));
+    return problem_error(404, "not_found", std::move(message), *problem);
   }
-  if (ec == make_error_code(errc::conflict) && problem && !problem->message.empty()) {
-    boost::json::object extra;
-    if (!problem->field.empty()) extra["field"] = problem->field;
-    return http::Response::make_error(409, "conflict", problem->message, std::move(extra));
-  }
+  if (ec == make_error_code(errc::conflict) && described)
+    return problem_error(409, "conflict", problem->message, *problem);
   return http::Response::from_error(ec);
 }
 
