@@ -26,10 +26,12 @@ else
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
--- A sliding-log member starts with its admission time: the oldest entry's
--- time is then read without WITHSCORES (no double -> text -> double round
--- trip inside Redis, the costliest part of the script).
-local member = now .. ':' .. ARGV[2]
+-- Lua numbers are doubles: a number passed to redis.call or concatenated is
+-- printed with '%.14g', the costliest step of the script. Times and counts
+-- sent to Redis are therefore integers printed with '%d', or the caller's
+-- own ARGV strings. A sliding-log member starts with its admission time: the
+-- oldest entry's time is read without WITHSCORES.
+local now_s = string.format('%d', now)
 local function admitted_at(key, at)
   local o = redis.call('ZRANGE', key, at, at)
   local t = o[1] and tonumber(string.match(o[1], '^(%d+):'))
@@ -50,7 +52,7 @@ for i = 1, #KEYS do
   local s = {key = KEYS[i], algo = ARGV[b + 1], limit = tonumber(ARGV[b + 2]),
              win = tonumber(ARGV[b + 3]), cap = tonumber(ARGV[b + 4]), take = ARGV[b + 5] == '1'}
   if s.algo == 'l' then
-    redis.call('ZREMRANGEBYSCORE', s.key, '-inf', now - s.win)
+    redis.call('ZREMRANGEBYSCORE', s.key, '-inf', string.format('%d', now - s.win))
     s.count = redis.call('ZCARD', s.key)
     s.admit = s.count < s.limit
   elseif s.algo == 'c' then
@@ -58,7 +60,8 @@ for i = 1, #KEYS do
     s.e = now - s.idx * s.win
     local h = redis.call('HMGET', s.key, 'w', 'c', 'p')
     local w, c, p = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
-    if w == s.idx - 1 then p = c; c = 0 elseif w ~= s.idx then p = 0; c = 0 end
+    s.same = w == s.idx
+    if w == s.idx - 1 then p = c; c = 0 elseif not s.same then p = 0; c = 0 end
     s.c = c
     s.p = p
     s.admit = p * (s.win - s.e) + (c + 1) * s.win <= s.limit * s.win
@@ -81,8 +84,8 @@ for i = 1, #KEYS do
   if s.algo == 'l' then
     local count = s.count
     if consumed then
-      redis.call('ZADD', s.key, now, member)
-      redis.call('PEXPIRE', s.key, s.win)
+      redis.call('ZADD', s.key, now_s, now_s .. ':' .. ARGV[2])
+      redis.call('PEXPIRE', s.key, ARGV[2 + (i - 1) * 5 + 3])
       count = count + 1
     end
     remaining = math.max(0, s.limit - count)
@@ -95,8 +98,15 @@ for i = 1, #KEYS do
     local c = s.c
     if consumed then
       c = c + 1
-      redis.call('HSET', s.key, 'w', s.idx, 'c', c, 'p', s.p)
-      redis.call('PEXPIRE', s.key, 2 * s.win - s.e)
+      if s.same then
+        -- The window's hash exists with its expiry, (idx + 2) * win: the
+        -- same for every request of the window, so it is set once.
+        redis.call('HINCRBY', s.key, 'c', '1')
+      else
+        redis.call('HSET', s.key, 'w', string.format('%d', s.idx), 'c', string.format('%d', c),
+                   'p', string.format('%d', s.p))
+        redis.call('PEXPIRE', s.key, string.format('%d', 2 * s.win - s.e))
+      end
     end
     local W, e, p = s.win, s.e, s.p
     remaining = math.floor((s.limit * W - (p * (W - e) + c * W)) / W)
@@ -129,7 +139,7 @@ return out
 // request). Same KEYS/ARGV layout; ARGV[1] is the `now` the check ran at.
 constexpr const char* kRefundLua = R"lua(
 local at = tonumber(ARGV[1])
-local member = at .. ':' .. ARGV[2]
+local member = ARGV[1] .. ':' .. ARGV[2]
 for i = 1, #KEYS do
   local b = 2 + (i - 1) * 5
   local key, algo = KEYS[i], ARGV[b + 1]

@@ -225,6 +225,47 @@ TEST(RateLimitRedis, SlidingWindowDeterministicAndResetRetryValues) {
   });
 }
 
+// The sliding counter's hash expires at the end of the window after its own,
+// (idx + 2) * window: set when a window starts, kept (not re-sent) by the
+// requests counted later in the same window, which only add to 'c'.
+TEST(RateLimitRedis, SlidingCounterExpirySetOncePerWindow) {
+  auto& srv = shared_server();
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await Env::make(io, srv.config());
+    auto p = policy("ctr-ttl", 100, 10s, Algorithm::sliding_counter);
+    auto key = Key::custom(unique_scope("ctr-ttl"));
+    const std::int64_t T = 1'704'110'400'000;  // a window start (a multiple of 10 s)
+    auto at = [&](std::int64_t t) -> asio::awaitable<Decision> {
+      std::vector<Check> c = {{&p, key}};
+      auto d = co_await env->limiter->check_at(std::move(c), t);
+      if (!d) throw std::runtime_error("check failed");
+      co_return *d;
+    };
+    auto pttl = [&] { return std::stoll(cli(srv, "PTTL", rkey(key, p))); };
+    auto field = [&](const char* f) { return cli(srv, "HGET", rkey(key, p), f); };
+    auto d = co_await at(T + 1000);  // 19 s before the end of the next window
+    EXPECT_EQ(d.results[0].remaining, 99);
+    auto first = pttl();
+    EXPECT_GT(first, 17'000);
+    EXPECT_LE(first, 19'000);
+    d = co_await at(T + 6000);  // same window: the expiry stays T + 20 s
+    EXPECT_EQ(d.results[0].remaining, 98);
+    EXPECT_GT(pttl(), 17'000);
+    EXPECT_EQ(field("c"), "2");
+    EXPECT_EQ(field("w"), std::to_string(T / 10'000));
+    d = co_await at(T + 10'500);  // the next window: c moves to p, expiry T + 30 s
+    EXPECT_EQ(field("w"), std::to_string(T / 10'000 + 1));
+    EXPECT_EQ(field("c"), "1");
+    EXPECT_EQ(field("p"), "2");
+    auto next = pttl();
+    EXPECT_GT(next, 17'500);
+    EXPECT_LE(next, 19'500);
+    // The previous window's 2 weigh 95 % at T + 10.5 s: 1.9 + 1 = 2.9 used.
+    EXPECT_EQ(d.results[0].remaining, 97);
+    co_await env->close();
+  });
+}
+
 TEST(RateLimitRedis, AlgorithmsAgainstScriptedTimelines) {
   auto& srv = shared_server();
   run_co([&](asio::io_context& io) -> asio::awaitable<void> {
