@@ -13,6 +13,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace jeweler::cache {
@@ -938,13 +939,32 @@ redis::Command CacheService::kpi_read(const TenantId& t) const {
 
 std::optional<Fetched<KpiData>> CacheService::kpi_hit(const TenantId& t, const redis::Reply& r) {
   if (!r.is_string()) return std::nullopt;
-  auto v = parse_json(r.str);
-  if (!v) return std::nullopt;
-  auto k = kpi_from_json(*v);
-  if (!k) return std::nullopt;  // get_or_set_kpi() drops and reloads it
+  // The entry changes when the KPI is recomputed, and is read on every
+  // dashboard request in between: the bytes of this thread's last hit per
+  // tenant are kept with their parsed value, so a hit with the same bytes
+  // skips parsing and validating them again. At most kMemoTenants entries.
+  struct Parsed {
+    std::string raw;
+    KpiData value;
+  };
+  constexpr std::size_t kMemoTenants = 256;
+  thread_local std::unordered_map<std::string, Parsed> memo;
+  KpiData k;
+  auto it = memo.find(t.str());
+  if (it != memo.end() && it->second.raw == r.str) {
+    k = it->second.value;
+  } else {
+    auto v = parse_json(r.str);
+    if (!v) return std::nullopt;
+    auto parsed = kpi_from_json(*v);
+    if (!parsed) return std::nullopt;  // get_or_set_kpi() drops and reloads it
+    k = *parsed;
+    if (it == memo.end() && memo.size() >= kMemoTenants) memo.clear();
+    memo[t.str()] = Parsed{r.str, k};
+  }
   redis_ok();
   count(t, ns::kpi, &detail::AtomicCounters::hits);
-  return Fetched<KpiData>{std::move(*k), Source::hit};
+  return Fetched<KpiData>{k, Source::hit};
 }
 
 asio::awaitable<Result<bool>> CacheService::invalidate_kpi(const TenantId& t) {

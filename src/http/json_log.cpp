@@ -30,8 +30,15 @@ class JsonFormatter final : public spdlog::formatter {
       cached_ = buf;
       cached_second_ = tt;
     }
-    fmt::format_to(std::back_inserter(dest), "{{\"time\":\"{}.{:03}Z\",\"level\":\"{}\"", cached_,
-                   ms, spdlog::level::to_string_view(msg.level));
+    const char frac[5] = {'.', char('0' + ms / 100), char('0' + ms / 10 % 10), char('0' + ms % 10),
+                          'Z'};
+    dest.append(std::string_view("{\"time\":\""));
+    dest.append(cached_.data(), cached_.data() + cached_.size());
+    dest.append(frac, frac + 5);
+    dest.append(std::string_view("\",\"level\":\""));
+    auto level = spdlog::level::to_string_view(msg.level);
+    dest.append(level.begin(), level.end());
+    dest.push_back('"');
     if (msg.logger_name.size() > 0) {
       dest.append(std::string_view(",\"logger\":\""));
       dest.append(msg.logger_name.begin(), msg.logger_name.end());

@@ -7,6 +7,8 @@
 #include <spdlog/logger.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <unordered_map>
 
@@ -41,9 +43,9 @@ Middleware access_log(std::shared_ptr<spdlog::logger> logger) {
                  : res.status >= 500 ? spdlog::level::warn
                                      : spdlog::level::info;
     if (!logger->should_log(level)) co_return res;
-    double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - req.received)
-            .count();
+    const auto elapsed = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::steady_clock::now() - req.received)
+                             .count();
     // A JSON object; the JSON formatter merges it with time and level.
     std::string line = "{\"msg\":\"request\",\"requestId\":";
     line.reserve(256);
@@ -54,10 +56,22 @@ Middleware access_log(std::shared_ptr<spdlog::logger> logger) {
     detail::append_json_string(line, req.path);  // no query string: it may carry secrets
     line += ",\"route\":";
     detail::append_json_string(line, req.route_name());
-    line += ",\"status\":" + std::to_string(res.status);
-    line += fmt::format(",\"durationMs\":{:.3f}", ms);
-    line += ",\"bytesIn\":" + std::to_string(req.body.size());
-    line += ",\"bytesOut\":" + std::to_string(res.body.size());
+    auto append_int = [&line](std::uint64_t v) {
+      char buf[24];
+      line.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+    };
+    line += ",\"status\":";
+    append_int(res.status);
+    // Milliseconds with three decimals, printed from integer microseconds.
+    auto us = static_cast<std::uint64_t>(std::max<std::int64_t>(0, elapsed));
+    line += ",\"durationMs\":";
+    append_int(us / 1000);
+    char frac[4] = {'.', char('0' + us / 100 % 10), char('0' + us / 10 % 10), char('0' + us % 10)};
+    line.append(frac, 4);
+    line += ",\"bytesIn\":";
+    append_int(req.body.size());
+    line += ",\"bytesOut\":";
+    append_int(res.body.size());
     line += ",\"peer\":";
     detail::append_json_string(line, req.peer_address);
     if (!req.context.user_id.empty()) {
@@ -73,7 +87,7 @@ Middleware access_log(std::shared_ptr<spdlog::logger> logger) {
       detail::append_json_string(line, res.error->code);
     }
     line += '}';
-    logger->log(level, line);
+    logger->log(level, spdlog::string_view_t(line));
     co_return res;
   };
 }

@@ -96,6 +96,12 @@ struct Watchdog {
   }
 };
 
+bool header_buffered(const beast::flat_buffer& b) {
+  auto d = b.data();
+  std::string_view v(static_cast<const char*>(d.data()), d.size());
+  return v.find("\r\n\r\n") != std::string_view::npos;
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -439,9 +445,12 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
     parser.header_limit(static_cast<std::uint32_t>(o.header_limit));
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     stream.expires_never();
-    Watchdog::arm(watchdog, o.header_timeout);
+    // A whole header block already read (the usual keep-alive request came
+    // in one segment) is parsed without waiting for the peer: no deadline.
+    const bool waits = !header_buffered(buffer);
+    if (waits) Watchdog::arm(watchdog, o.header_timeout);
     auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
-    watchdog->disarm();
+    if (waits) watchdog->disarm();
     if (hec) {
       if (watchdog->fired && !ts.draining) {
         co_await send_error(408, "Request headers not received in time");

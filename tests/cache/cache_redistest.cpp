@@ -513,6 +513,39 @@ TEST_F(Cache, TypedGetOrSet) {
   });
 }
 
+// The prefetched KPI read (kpi_read sent in the caller's pipeline, kpi_hit
+// on its reply): every hit counts, new bytes give the new value, bytes that
+// do not parse are a miss even after a good hit, tenants do not mix.
+TEST_F(Cache, PrefetchedKpiHitsFollowTheStoredBytes) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto e = co_await Env::make(io, srv().config());
+    auto& c = *e->cache;
+    auto read = [&](const TenantId& t) -> asio::awaitable<std::optional<KpiData>> {
+      auto r = co_await e->client->exec(c.kpi_read(t));
+      if (!r) co_return std::nullopt;
+      auto hit = c.kpi_hit(t, *r);
+      if (!hit) co_return std::nullopt;
+      EXPECT_TRUE(hit->hit());
+      co_return hit->value;
+    };
+    KpiData a{1, 2, 3, 4, 5, 6, 7, 8}, b{9, 2, 3, 4, 5, 6, 7, 8};
+    EXPECT_FALSE(co_await read(kA));  // nothing cached
+    EXPECT_TRUE(co_await c.set_kpi(kA, a));
+    EXPECT_TRUE(co_await c.set_kpi(kB, b));
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(co_await read(kA), a);
+      EXPECT_EQ(co_await read(kB), b);
+    }
+    EXPECT_TRUE(co_await c.set_kpi(kA, b));
+    EXPECT_EQ(co_await read(kA), b);
+    EXPECT_TRUE(co_await c.set(kA, ns::kpi, "dashboard", R"({"todaySales":"oops"})"));
+    EXPECT_FALSE(co_await read(kA));
+    EXPECT_EQ(e->stats->for_tenant(kA).hits, 4u);
+    EXPECT_EQ(e->stats->for_tenant(kB).hits, 3u);
+    co_await e->close();
+  });
+}
+
 TEST_F(Cache, CountersAreExactUnderConcurrencyAndTtlIsSetOnCreation) {
   run_co([&](asio::io_context& io) -> asio::awaitable<void> {
     std::vector<std::unique_ptr<Env>> envs;
