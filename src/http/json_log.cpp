@@ -9,6 +9,7 @@
 #include <ctime>
 #include <mutex>
 #include <stdexcept>
+#include <string>
 
 namespace jeweler::http {
 
@@ -79,17 +80,35 @@ class JsonFormatter final : public spdlog::formatter {
   std::string cached_;
 };
 
-/// stdout without a flush per line (spdlog's stdout sink flushes every
-/// message: one write(2) per request). Flushed by spdlog::flush_every, on
-/// warnings (flush_on) and explicitly after the start-up line.
+/// stdout without a write(2) per line (spdlog's stdout sink flushes every
+/// message): lines collect in a 64 KiB buffer written out when full, by
+/// spdlog::flush_every (once a second), on warnings (flush_on), explicitly
+/// after the start-up line, and when the sink goes away.
 class BufferedStdoutSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  BufferedStdoutSink() { pending_.reserve(kCapacity); }
+  ~BufferedStdoutSink() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    write_out();
+  }
+
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     spdlog::memory_buf_t buf;
     formatter_->format(msg, buf);
-    std::fwrite(buf.data(), 1, buf.size(), stdout);
+    if (pending_.size() + buf.size() > kCapacity) write_out();
+    pending_.append(buf.data(), buf.size());
   }
-  void flush_() override { std::fflush(stdout); }
+  void flush_() override { write_out(); }
+
+ private:
+  static constexpr std::size_t kCapacity = 64 * 1024;
+  void write_out() {
+    if (!pending_.empty()) std::fwrite(pending_.data(), 1, pending_.size(), stdout);
+    std::fflush(stdout);
+    pending_.clear();
+  }
+  std::string pending_;
 };
 
 }  // namespace
