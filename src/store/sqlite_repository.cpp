@@ -885,7 +885,8 @@ Result<Kpi> SqliteRepository::compute_kpi(const TenantId& tenant, std::int64_t n
                               "AND i.created_at <= ?3 AND ii.karat > 0"));
     st.bind(1, tenant.str()).bind(2, w.month_start).bind(3, now_ms);
     STORE_TRY(row, st.step());
-    k.gold_sold_mtd_grams = st.f64(0);
+    // To the milligram: a sum of doubles drifts (486.9200000000001).
+    k.gold_sold_mtd_grams = std::round(st.f64(0) * 1000.0) / 1000.0;
   }
   {
     STORE_STMT(st, c->prepare("SELECT COUNT(*) FROM customers "

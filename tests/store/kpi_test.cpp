@@ -125,3 +125,21 @@ TEST_F(StoreTest, KpiFollowsNewInvoicesAndProductChanges) {
   // Month to date now also counts i8 (created at kNow + 1): 10 g more.
   EXPECT_DOUBLE_EQ(tomorrow->gold_sold_mtd_grams, 37.5 + 30.0 + 10.0);
 }
+
+// Grams are summed as doubles; the figure is given to the milligram, without
+// the drift of the sum (0.1 + 0.2 = 0.30000000000000004).
+TEST_F(StoreTest, KpiGoldGramsHaveNoFloatingPointDrift) {
+  Dataset ds;
+  Dataset::TenantData t{Tenant{TenantId::from("aurum"), "Aurum", 0}, {}, {}, {}, {}, {}};
+  t.customers = {Customer{"c1", "Buyer", "", "", "", kMonthStart, kMonthStart}};
+  t.products = {Product{"p1", "S1", "Ring", 18, 0.1, 1000, 500, 9, 0, 0},
+                Product{"p2", "S2", "Chain", 18, 0.2, 1000, 500, 9, 0, 0}};
+  t.invoices = {
+      Invoice{"i1", "c1", {{"p1", 1, 1000}}, 1000, InvoiceStatus::paid, {}, kDayStart + 1},
+      Invoice{"i2", "c1", {{"p2", 1, 1000}}, 1000, InvoiceStatus::paid, {}, kDayStart + 2}};
+  ds.tenants.push_back(std::move(t));
+  ASSERT_TRUE(repo_->import(ds));
+  auto k = repo_->compute_kpi(TenantId::from("aurum"), kNow);
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->gold_sold_mtd_grams, 0.3);
+}
