@@ -50,7 +50,7 @@ local all = 1
 for i = 1, #KEYS do
   local b = 2 + (i - 1) * 5
   local s = {key = KEYS[i], algo = ARGV[b + 1], limit = tonumber(ARGV[b + 2]),
-             win = tonumber(ARGV[b + 3]), cap = tonumber(ARGV[b + 4]), take = ARGV[b + 5] == '1'}
+             win = tonumber(ARGV[b + 3]), take = ARGV[b + 5] == '1'}
   if s.algo == 'l' then
     redis.call('ZREMRANGEBYSCORE', s.key, '-inf', string.format('%d', now - s.win))
     s.count = redis.call('ZCARD', s.key)
@@ -66,6 +66,7 @@ for i = 1, #KEYS do
     s.p = p
     s.admit = p * (s.win - s.e) + (c + 1) * s.win <= s.limit * s.win
   else
+    s.cap = tonumber(ARGV[b + 4])
     s.T = s.win / s.limit
     s.tol = s.cap * s.T
     local tat = tonumber(redis.call('GET', s.key)) or now

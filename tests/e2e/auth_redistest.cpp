@@ -2,6 +2,8 @@
 // jeweler-server with the demo data.
 #include "e2e_support.hpp"
 
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <fstream>
 #include <iterator>
@@ -667,6 +669,34 @@ TEST(SessionActivityE2E, UseIsActivityForEvictionWithDefaultSettings) {
   EXPECT_EQ(call(port, "GET", "/api/auth/me", s[1].token).status, 401) << "least recently active";
   EXPECT_EQ(call(port, "GET", "/api/auth/me", s[0].token).status, 200);
   EXPECT_EQ(call(port, "GET", "/api/auth/me", extra.token).status, 200);
+}
+
+// GET /api/auth/me keeps a user's public profile for a second per server
+// thread (docs/routes.md): a user removed from the database by other means
+// (no route removes users) is refused once that second has passed.
+TEST(MeProfileE2E, UserRemovedFromTheDatabaseIsRefusedAfterASecond) {
+  Stack st;
+  auto port = st.port();
+  ASSERT_NE(port, 0);
+  auto l = login(port, kClerk);
+  ASSERT_EQ(l.status(), 200);
+  for (int i = 0; i < 4; ++i) {  // both server threads have seen the profile
+    auto me = call(port, "GET", "/api/auth/me", l.token);
+    ASSERT_EQ(me.status, 200) << me.body;
+    EXPECT_EQ(str(obj(me).at("user").as_object(), "email"), kClerk.email);
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((st.dir + "/jeweler.db").c_str(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  char* err = nullptr;
+  std::string del = std::string("DELETE FROM users WHERE email = '") + kClerk.email + "'";
+  int rc = sqlite3_exec(db, del.c_str(), nullptr, nullptr, &err);
+  EXPECT_EQ(rc, SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  EXPECT_EQ(sqlite3_changes(db), 1);
+  sqlite3_close(db);
+  std::this_thread::sleep_for(1100ms);
+  EXPECT_API_ERROR(call(port, "GET", "/api/auth/me", l.token), 401, "unauthorized");
 }
 
 // --- Secure cookie by default, aliases, demo data -----------------------------------

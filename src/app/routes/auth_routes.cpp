@@ -10,6 +10,9 @@
 #include <boost/json/array.hpp>
 
 #include <algorithm>
+#include <chrono>
+#include <string>
+#include <unordered_map>
 
 namespace jeweler::app::routes {
 
@@ -292,19 +295,52 @@ asio::awaitable<http::Response> refresh(Services& s, http::Request& req) {
   co_return http::Response::json(o);
 }
 
+// Public profiles (store::to_json of a user: id, tenantId, email, role,
+// twoFactorEnabled) as JSON text, kept per thread for one second: a client
+// polling GET /api/auth/me then costs no store read (a hop to the blocking
+// pool and back for each request). No route changes a user; a change made
+// to the database by other means shows within the second. The password hash
+// and TOTP secret are not kept. At most 4096 users, then it starts over.
+struct RecentProfile {
+  std::string json;
+  std::chrono::steady_clock::time_point at;
+};
+constexpr std::chrono::seconds kProfileFreshFor{1};
+
+// Not inlined: the thread's map is looked up anew on each side of a co_await.
+[[gnu::noinline]] std::unordered_map<std::string, RecentProfile>& recent_profiles() {
+  thread_local std::unordered_map<std::string, RecentProfile> profiles;
+  return profiles;
+}
+
 asio::awaitable<http::Response> me(Services& s, http::Request& req) {
   const Caller& c = caller(req);
-  Result<store::User> user = make_error_code(errc::not_found);
-  co_await s.blocking([&] { user = s.repo().get_user(c.tenant(), c.user()); });
-  if (!user) {
-    if (user.error() == make_error_code(errc::not_found))  // deleted since login
-      co_return http::Response::make_error(401, "unauthorized", "Account not found");
-    co_return from_error(user.error());
+  std::string key = c.tenant().str() + '\n' + c.user().str();
+  std::string profile;
+  if (auto it = recent_profiles().find(key);
+      it != recent_profiles().end() &&
+      std::chrono::steady_clock::now() - it->second.at < kProfileFreshFor) {
+    profile = it->second.json;
+  } else {
+    Result<store::User> user = make_error_code(errc::not_found);
+    co_await s.blocking([&] { user = s.repo().get_user(c.tenant(), c.user()); });
+    if (!user) {
+      if (user.error() == make_error_code(errc::not_found))  // deleted since login
+        co_return http::Response::make_error(401, "unauthorized", "Account not found");
+      co_return from_error(user.error());
+    }
+    profile = http::to_json_text(store::to_json(*user));
+    auto& profiles = recent_profiles();
+    if (profiles.size() >= 4096 && !profiles.contains(key)) profiles.clear();
+    profiles[key] = RecentProfile{profile, std::chrono::steady_clock::now()};
   }
-  boost::json::object o;
-  o["session"] = session::to_json(c.session);
-  o["user"] = store::to_json(*user);
-  co_return http::Response::json(o);
+  std::string body = "{\"session\":";
+  body.reserve(512);
+  body += http::to_json_text(session::to_json(c.session));
+  body += ",\"user\":";
+  body += profile;
+  body += '}';
+  co_return http::Response::json_text(std::move(body));
 }
 
 asio::awaitable<http::Response> list_sessions(Services& s, http::Request& req) {
