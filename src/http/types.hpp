@@ -59,17 +59,20 @@ class RequestContext {
  public:
   template <class T>
   void set(T value) {
-    values_[std::type_index(typeid(T))] = std::move(value);
+    if (auto* v = find(std::type_index(typeid(T))))
+      *v = std::move(value);
+    else
+      values_.emplace_back(std::type_index(typeid(T)), std::move(value));
   }
   template <class T>
   T* get() {
-    auto it = values_.find(std::type_index(typeid(T)));
-    return it == values_.end() ? nullptr : std::any_cast<T>(&it->second);
+    auto* v = find(std::type_index(typeid(T)));
+    return v ? std::any_cast<T>(v) : nullptr;
   }
   template <class T>
   const T* get() const {
-    auto it = values_.find(std::type_index(typeid(T)));
-    return it == values_.end() ? nullptr : std::any_cast<T>(&it->second);
+    auto* v = const_cast<RequestContext*>(this)->find(std::type_index(typeid(T)));
+    return v ? std::any_cast<const T>(v) : nullptr;
   }
 
   // Who the request acts for, once authentication ran: used by the access
@@ -79,7 +82,13 @@ class RequestContext {
   std::string role;
 
  private:
-  std::unordered_map<std::type_index, std::any> values_;
+  // A handful of values per request: a linear search beats hashing.
+  std::any* find(std::type_index t) {
+    for (auto& [k, v] : values_)
+      if (k == t) return &v;
+    return nullptr;
+  }
+  std::vector<std::pair<std::type_index, std::any>> values_;
 };
 
 /// Per-route options, set at registration (Router::add).
