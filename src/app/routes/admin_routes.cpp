@@ -34,7 +34,7 @@ asio::awaitable<http::Response> invalidate(Services& s, http::Request& req) {
   auto it = req.query.find("pattern");
   if (it != req.query.end()) {
     if (!cache::valid_pattern(it->second))
-      co_return validation_failed(
+      co_return bad_request(
           "pattern must be 1..256 printable ASCII characters without spaces or braces", "pattern");
     n = co_await s.cache.invalidate_pattern(c.tenant(), it->second);
   } else {

@@ -374,7 +374,7 @@ asio::awaitable<http::Response> delete_all_sessions(Services& s, http::Request& 
     else if (it->second == "false" || it->second == "0")
       keep = false;
     else
-      co_return http::Response::make_error(400, "bad_request", "keepCurrent must be true or false");
+      co_return bad_request("keepCurrent must be true or false", "keepCurrent");
   }
   std::optional<std::string> keep_id;
   if (keep) keep_id = c.session.id;

@@ -164,7 +164,11 @@ asio::awaitable<http::Response> list_page(Services& s, http::Request& req, List 
   const Caller& c = caller(req);
   store::Problem problem;
   auto page = store::parse_page_request(query(req, "limit"), query(req, "offset"), problem);
-  if (!page) co_return from_error(page.error(), &problem);
+  if (!page) {
+    if (page.error() == make_error_code(errc::invalid_argument))
+      co_return bad_request(problem.field + " " + problem.message, problem.field);
+    co_return from_error(page.error());
+  }
   Result<store::Page<T>> r = make_error_code(errc::internal);
   co_await s.blocking([&] { r = list(s.repo(), c.tenant(), *page); });
   if (!r) co_return from_error(r.error());
@@ -323,13 +327,17 @@ asio::awaitable<http::Response> create_upload(Services& s, http::Request& req) {
   const Caller& c = caller(req);
   auto filename = req.header("X-Filename");
   if (!filename || filename->empty())
-    co_return validation_failed("X-Filename header is required", "X-Filename");
+    co_return bad_request("X-Filename header is required", "X-Filename");
   store::NewUpload u;
   u.filename = std::string(*filename);
   u.content_type = std::string(req.header("Content-Type").value_or("application/octet-stream"));
   u.bytes = req.body;
   store::Problem problem;
-  if (auto p = store::validate(u, s.shared->upload_limit)) co_return from_problem(*p);
+  if (auto p = store::validate(u, s.shared->upload_limit)) {
+    // The name comes from a header: 400 like a missing one. Size: 422.
+    if (p->field == "filename") co_return bad_request("X-Filename " + p->message, "X-Filename");
+    co_return from_problem(*p);
+  }
   Result<store::Upload> r = make_error_code(errc::internal);
   co_await s.blocking([&] { r = s.repo().create_upload(c.tenant(), u, now_ms(), &problem); });
   if (!r) co_return from_error(r.error(), &problem);

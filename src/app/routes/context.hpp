@@ -128,8 +128,12 @@ std::string client_ip(Services& s, http::Request& req);
 
 // --- answers ---------------------------------------------------------------
 
-/// 422 validation_failed with {"field": ...} when a field is named.
+/// 422 validation_failed with {"field": ...} when a field is named: a
+/// well-formed JSON body with missing or wrong fields (API.md section 1).
 http::Response validation_failed(std::string message, std::string field = {});
+/// 400 bad_request with {"field": ...}: a bad query parameter or header (not
+/// JSON, so not validation_failed).
+http::Response bad_request(std::string message, std::string field);
 /// 400 invalid_json.
 http::Response invalid_json();
 /// store::Problem -> 422 validation_failed naming the field.

@@ -76,6 +76,12 @@ http::Response validation_failed(std::string message, std::string field) {
   return http::Response::make_error(422, "validation_failed", std::move(message), std::move(extra));
 }
 
+http::Response bad_request(std::string message, std::string field) {
+  boost::json::object extra;
+  extra["field"] = std::move(field);
+  return http::Response::make_error(400, "bad_request", std::move(message), std::move(extra));
+}
+
 http::Response invalid_json() {
   return http::Response::make_error(400, "invalid_json", "The request body is not valid JSON");
 }
