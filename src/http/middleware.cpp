@@ -138,10 +138,14 @@ Middleware http_metrics(metrics::Registry& registry) {
   };
 }
 
+bool is_api_request(const Request& req) noexcept {
+  return req.path == "/api" || req.path.starts_with("/api/");
+}
+
 Middleware api_cache_control() {
   return [](Request& req, Next next) -> asio::awaitable<Response> {
     Response res = co_await next(req);
-    if (req.path == "/api" || req.path.starts_with("/api/"))
+    if (is_api_request(req))
       res.headers.set("Cache-Control", "no-store");
     co_return res;
   };

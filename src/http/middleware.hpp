@@ -30,6 +30,9 @@ Middleware http_metrics(metrics::Registry& registry);
 
 /// `Cache-Control: no-store` on every /api/** response (errors included).
 Middleware api_cache_control();
+/// The request is under /api (the platform API, API.md sections 2-4): the
+/// path is "/api" or starts with "/api/", matched to a route or not.
+bool is_api_request(const Request& req) noexcept;
 
 /// Renders Response::error in API.md's shape with the request id, fills a
 /// body for bare 4xx/5xx responses, turns exceptions into 500 `internal`

@@ -321,6 +321,33 @@ TEST(RateLimitE2E, MalformedAuthRequestsAreStillLimited) {
   }
 }
 
+TEST(RateLimitE2E, UnknownApiPathsAreLimitedByIp) {
+  // Every /api/** request spends the api budget (API.md section 3), also one
+  // that matches no route: 404, 405 and a malformed path carry the headers
+  // and are refused once the budget is spent. Paths outside /api are not.
+  Stack st(Env{{"RATE_LIMIT_MAX_REQUESTS", "4"}});
+  auto port = st.port();
+  ASSERT_NE(port, 0);
+  const std::vector<std::tuple<std::string, std::string, int>> probes = {
+      {"GET", "/api/no-such-route", 404},
+      {"POST", "/api/dashboard/kpi", 405},
+      {"GET", "/api/customers/%zz", 400},
+      {"GET", "/api", 404}};
+  for (const auto& [method, target, status] : probes) {
+    SCOPED_TRACE(method + " " + target);
+    auto r = call(port, method, target);
+    EXPECT_EQ(r.status, status) << r.body;
+    EXPECT_EQ(r.header("x-ratelimit-limit"), "4");
+    EXPECT_FALSE(r.header("ratelimit").empty());
+  }
+  auto r = call(port, "GET", "/api/another-unknown-route");
+  EXPECT_API_ERROR(r, 429, "rate_limited");
+  EXPECT_FALSE(r.header("retry-after").empty());
+  auto outside = call(port, "GET", "/no-such-page");
+  EXPECT_EQ(outside.status, 404);
+  EXPECT_TRUE(outside.header("x-ratelimit-limit").empty());
+}
+
 // --- handler-applied and route limiters with their seed defaults --------------------
 
 class LimitsE2E : public SharedStackTest<LimitsE2E> {

@@ -16,6 +16,7 @@
 //                        without a session, 403 two_factor_required before
 //                        2FA verification.
 #include <jeweler/app/routes/context.hpp>
+#include <jeweler/http/middleware.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -198,6 +199,18 @@ http::Middleware authenticate(Services& s) {
 http::Middleware rate_limit(Services& s) {
   return [&s](http::Request& req, http::Next next) -> asio::awaitable<http::Response> {
     const auto* o = route_options(req);
+    if (!o && http::is_api_request(req)) {
+      // No route (404, 405, a malformed path): still an /api/** request,
+      // limited by `api` on the client IP without a session lookup, so a
+      // scan of unknown paths spends a budget like any other request.
+      auto f = facts(req);
+      std::vector<std::string> names{"api"};  // a local: the g++ 12 note in docs/ratelimit.md
+      auto outcome = co_await s.ratelimit.apply(f, std::move(names));
+      if (!outcome.allowed()) co_return outcome_response(outcome);
+      auto res = co_await next(req);
+      add_headers(res, outcome.headers);
+      co_return res;
+    }
     if (!o || !o->rate_limited) co_return co_await next(req);
     if (o->rate_limit_policy == kLimitsInHandler) {
       auto res = co_await next(req);
