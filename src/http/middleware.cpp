@@ -145,8 +145,7 @@ bool is_api_request(const Request& req) noexcept {
 Middleware api_cache_control() {
   return [](Request& req, Next next) -> asio::awaitable<Response> {
     Response res = co_await next(req);
-    if (is_api_request(req))
-      res.headers.set("Cache-Control", "no-store");
+    if (is_api_request(req)) res.headers.set("Cache-Control", "no-store");
     co_return res;
   };
 }
