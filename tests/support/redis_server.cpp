@@ -189,6 +189,18 @@ void RedisServer::start() {
                  "--tls-auth-clients", "optional"});
   }
   args.insert(args.end(), opts_.extra_args.begin(), opts_.extra_args.end());
+  if (!opts_.sentinel_conf.empty()) {
+    // Sentinel keeps its state in its configuration file: written once, then
+    // rewritten by the sentinel itself (a restart keeps what it learnt).
+    const std::string conf = dir_ + "/sentinel.conf";
+    if (!fs::exists(conf)) {
+      FILE* f = std::fopen(conf.c_str(), "w");
+      if (!f) throw std::runtime_error("cannot write " + conf);
+      for (const auto& line : opts_.sentinel_conf) std::fprintf(f, "%s\n", line.c_str());
+      std::fclose(f);
+    }
+    args.insert(args.begin() + 1, {conf, "--sentinel"});
+  }
 
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
