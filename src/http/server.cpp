@@ -94,6 +94,8 @@ struct Watchdog {
     ++generation;
     timer.cancel();
   }
+  /// For a phase run without a deadline: nothing left from an earlier one.
+  void clear() { fired = false; }
 };
 
 bool header_buffered(const beast::flat_buffer& b) {
@@ -448,7 +450,10 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
     // A whole header block already read (the usual keep-alive request came
     // in one segment) is parsed without waiting for the peer: no deadline.
     const bool waits = !header_buffered(buffer);
-    if (waits) Watchdog::arm(watchdog, o.header_timeout);
+    if (waits)
+      Watchdog::arm(watchdog, o.header_timeout);
+    else
+      watchdog->clear();
     auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
     if (waits) watchdog->disarm();
     if (hec) {

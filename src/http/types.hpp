@@ -10,6 +10,7 @@
 #include <any>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <optional>
@@ -82,13 +83,14 @@ class RequestContext {
   std::string role;
 
  private:
-  // A handful of values per request: a linear search beats hashing.
+  // A handful of values per request: a linear search beats hashing. A deque:
+  // a pointer from get() stays valid when a value of another type is set.
   std::any* find(std::type_index t) {
     for (auto& [k, v] : values_)
       if (k == t) return &v;
     return nullptr;
   }
-  std::vector<std::pair<std::type_index, std::any>> values_;
+  std::deque<std::pair<std::type_index, std::any>> values_;
 };
 
 /// Per-route options, set at registration (Router::add).

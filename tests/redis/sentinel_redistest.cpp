@@ -69,6 +69,17 @@ TEST(RedisSentinel, FindsTheMasterThenFollowsAFailover) {
     }
     CO_ASSERT_EQ(acked, 1);
 
+    // The sentinel learns of replicas from the master's INFO (every 10 s
+    // after the first): wait until it lists this one, else it would have
+    // nothing to promote.
+    bool known = false;
+    for (int i = 0; i < 300 && !known; ++i) {
+      auto r = sentinel.cli({"SENTINEL", "REPLICAS", "jm"});
+      known = r.find(std::to_string(replica.port())) != std::string::npos &&
+              r.find("disconnected") == std::string::npos;
+      if (!known) co_await co_sleep(100ms);
+    }
+    CO_ASSERT_TRUE(known);
     master.kill9();
     // The sentinel sees the master down after 500 ms and promotes the
     // replica; the client, reconnecting, asks the sentinels again and checks

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -313,14 +314,26 @@ constexpr std::chrono::seconds kProfileFreshFor{1};
   return profiles;
 }
 
+std::optional<std::string> fresh_profile(const std::string& key) {
+  auto& profiles = recent_profiles();
+  auto it = profiles.find(key);
+  if (it == profiles.end() || std::chrono::steady_clock::now() - it->second.at >= kProfileFreshFor)
+    return std::nullopt;
+  return it->second.json;
+}
+
+void remember_profile(const std::string& key, const std::string& json) {
+  auto& profiles = recent_profiles();
+  if (profiles.size() >= 4096 && !profiles.contains(key)) profiles.clear();
+  profiles[key] = RecentProfile{json, std::chrono::steady_clock::now()};
+}
+
 asio::awaitable<http::Response> me(Services& s, http::Request& req) {
   const Caller& c = caller(req);
   std::string key = c.tenant().str() + '\n' + c.user().str();
   std::string profile;
-  if (auto it = recent_profiles().find(key);
-      it != recent_profiles().end() &&
-      std::chrono::steady_clock::now() - it->second.at < kProfileFreshFor) {
-    profile = it->second.json;
+  if (auto fresh = fresh_profile(key)) {
+    profile = std::move(*fresh);
   } else {
     Result<store::User> user = make_error_code(errc::not_found);
     co_await s.blocking([&] { user = s.repo().get_user(c.tenant(), c.user()); });
@@ -330,9 +343,7 @@ asio::awaitable<http::Response> me(Services& s, http::Request& req) {
       co_return from_error(user.error());
     }
     profile = http::to_json_text(store::to_json(*user));
-    auto& profiles = recent_profiles();
-    if (profiles.size() >= 4096 && !profiles.contains(key)) profiles.clear();
-    profiles[key] = RecentProfile{profile, std::chrono::steady_clock::now()};
+    remember_profile(key, profile);
   }
   std::string body = "{\"session\":";
   body.reserve(512);

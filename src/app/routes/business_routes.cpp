@@ -334,9 +334,12 @@ asio::awaitable<http::Response> create_upload(Services& s, http::Request& req) {
   u.bytes = req.body;
   store::Problem problem;
   if (auto p = store::validate(u, s.shared->upload_limit)) {
-    // The name comes from a header: 400 like a missing one. Size: 422.
+    // Name and type come from headers: 400 like a missing name. The size
+    // (a body without Content-Length is only measured here): 413.
     if (p->field == "filename") co_return bad_request("X-Filename " + p->message, "X-Filename");
-    co_return from_problem(*p);
+    if (p->field == "contentType")
+      co_return bad_request("Content-Type " + p->message, "Content-Type");
+    co_return http::Response::make_error(413, "payload_too_large", p->message);
   }
   Result<store::Upload> r = make_error_code(errc::internal);
   co_await s.blocking([&] { r = s.repo().create_upload(c.tenant(), u, now_ms(), &problem); });
