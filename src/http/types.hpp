@@ -10,7 +10,7 @@
 #include <any>
 #include <chrono>
 #include <cstdint>
-#include <deque>
+#include <forward_list>
 #include <functional>
 #include <map>
 #include <optional>
@@ -63,7 +63,7 @@ class RequestContext {
     if (auto* v = find(std::type_index(typeid(T))))
       *v = std::move(value);
     else
-      values_.emplace_back(std::type_index(typeid(T)), std::move(value));
+      values_.emplace_front(std::type_index(typeid(T)), std::move(value));
   }
   template <class T>
   T* get() {
@@ -83,14 +83,15 @@ class RequestContext {
   std::string role;
 
  private:
-  // A handful of values per request: a linear search beats hashing. A deque:
-  // a pointer from get() stays valid when a value of another type is set.
+  // A handful of values per request: a linear search beats hashing. A list
+  // (no allocation while empty): a pointer from get() stays valid when a
+  // value of another type is set.
   std::any* find(std::type_index t) {
     for (auto& [k, v] : values_)
       if (k == t) return &v;
     return nullptr;
   }
-  std::deque<std::pair<std::type_index, std::any>> values_;
+  std::forward_list<std::pair<std::type_index, std::any>> values_;
 };
 
 /// Per-route options, set at registration (Router::add).

@@ -8,7 +8,9 @@
 #include <gtest/gtest.h>
 #include <boost/json/parse.hpp>
 
+#include <array>
 #include <cmath>
+#include <string>
 
 using namespace jeweler::http;
 namespace asio = boost::asio;
@@ -173,4 +175,29 @@ TEST(JsonText, PlainDecimalNumbersAndTheSameDocument) {
                   R"("g":[true,false,null,1e-07],"h":{"q\"\\\n":"\u0001é"},"i":1e+21})");
   EXPECT_EQ(boost::json::parse(text), v);  // reads back as the same document
   EXPECT_EQ(jeweler::http::to_json_text(boost::json::value(std::nan(""))), "null");
+}
+
+// Middleware results by type: one value per type, replaced by a later set,
+// and a pointer from get() stays valid while values of other types are added.
+TEST(RequestContext, OneValuePerTypeAndStablePointers) {
+  struct Big {
+    std::string text;
+    std::array<char, 64> pad{};
+  };
+  RequestContext ctx;
+  EXPECT_EQ(ctx.get<int>(), nullptr);
+  ctx.set(Big{"first"});
+  Big* big = ctx.get<Big>();
+  ASSERT_NE(big, nullptr);
+  ctx.set(7);
+  ctx.set(std::string("s"));
+  ctx.set(2.5);
+  EXPECT_EQ(ctx.get<Big>(), big);
+  EXPECT_EQ(big->text, "first");
+  ctx.set(8);
+  EXPECT_EQ(*ctx.get<int>(), 8);
+  const RequestContext& cref = ctx;
+  ASSERT_NE(cref.get<std::string>(), nullptr);
+  EXPECT_EQ(*cref.get<std::string>(), "s");
+  EXPECT_EQ(cref.get<long>(), nullptr);
 }
