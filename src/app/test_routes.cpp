@@ -11,6 +11,7 @@
 
 #include <charconv>
 #include <stdexcept>
+#include <string>
 
 namespace jeweler::app {
 
@@ -62,6 +63,19 @@ RouteModule test_routes_module() {
           co_return http::Response::json(o, 201);
         },
         upload);
+    // GET /__test/big?bytes=N: N bytes (max 64 MiB) of a known pattern, for
+    // responses larger than the socket's send buffer.
+    t.router.get("/__test/big", [](http::Request& req) -> asio::awaitable<http::Response> {
+      std::size_t n = 0;
+      if (auto it = req.query.find("bytes"); it != req.query.end()) {
+        auto [p, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), n);
+        if (ec != std::errc() || n > (64u << 20))
+          co_return http::Response::make_error(422, "validation_failed", "bytes must be 0..64 MiB");
+      }
+      std::string body(n, '\0');
+      for (std::size_t i = 0; i < n; ++i) body[i] = static_cast<char>('a' + i % 26);
+      co_return http::Response::text(std::move(body), "application/octet-stream");
+    });
     // GET /__test/items/{id}: echoes the decoded path parameter and query.
     t.router.get("/__test/items/{id}", [](http::Request& req) -> asio::awaitable<http::Response> {
       boost::json::object o;

@@ -274,6 +274,29 @@ TEST_F(Server, KeepAliveAndPipeliningInOrder) {
   EXPECT_TRUE(c.closed_by_peer(6s));
 }
 
+TEST_F(Server, ResponsesLargerThanTheSendBufferArriveWhole) {
+  // A response is first written directly; what the socket does not take
+  // goes out asynchronously. A client that reads only after a pause gets
+  // every byte in order, and the connection serves the next request.
+  Conn c(port_);
+  constexpr std::size_t kBytes = 24u << 20;
+  c.send("GET /__test/big?bytes=" + std::to_string(kBytes) + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::this_thread::sleep_for(300ms);  // the server's send buffer fills meanwhile
+  auto r = c.read_response(30s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  ASSERT_EQ(r->body.size(), kBytes);
+  bool pattern = true;
+  for (std::size_t i = 0; i < kBytes && pattern; i += 4093)
+    pattern = r->body[i] == static_cast<char>('a' + i % 26);
+  EXPECT_TRUE(pattern);
+  EXPECT_EQ(r->body.back(), static_cast<char>('a' + (kBytes - 1) % 26));
+  c.send("GET /__test/items/after HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto next = c.read_response(5s);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(json::parse(next->body).at("id").as_string(), "after");
+}
+
 TEST_F(Server, MalformedCorpusKeepsServerServing) {
   const std::string big(70000, 'A');
   std::vector<std::string> corpus = {
