@@ -410,11 +410,6 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
   }
   if (ts.draining) co_return;
 
-  {
-    boost::system::error_code ec;
-    stream.socket().non_blocking(true, ec);  // responses are first written directly
-    if (ec) co_return;
-  }
   beast::flat_buffer buffer;
   auto watchdog = std::make_shared<Watchdog>(stream.get_executor());
   watchdog->sock = &stream.socket();
@@ -453,25 +448,14 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     stream.expires_never();
     // A whole header block already read (the usual keep-alive request came
-    // in one segment) is parsed in place: no deadline, and no asynchronous
-    // operation whose completion would be posted back. Otherwise the header
-    // is read under the header deadline.
-    boost::system::error_code hec;
-    bool waits = !header_buffered(buffer);
-    if (!waits) {
-      watchdog->clear();
-      buffer.consume(parser.put(buffer.data(), hec));
-      if (hec == bhttp::error::need_more) {
-        hec = {};
-        waits = true;
-      }
-    }
-    if (waits) {
+    // in one segment) is parsed without waiting for the peer: no deadline.
+    const bool waits = !header_buffered(buffer);
+    if (waits)
       Watchdog::arm(watchdog, o.header_timeout);
-      auto [e, n] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
-      hec = e;
-      watchdog->disarm();
-    }
+    else
+      watchdog->clear();
+    auto [hec, hn] = co_await bhttp::async_read_header(stream, buffer, parser, use_tuple);
+    if (waits) watchdog->disarm();
     if (hec) {
       if (watchdog->fired && !ts.draining) {
         co_await send_error(408, "Request headers not received in time");
@@ -551,23 +535,9 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
     }
     close_after = close_after || res.close || ts.draining;
     const std::string out = serialize(res, req, close_after);
-    // Most responses fit the socket's send buffer: written at once (the
-    // socket is non-blocking), without an asynchronous operation, its write
-    // deadline and its posted completion. The rest, if any, is written
-    // asynchronously under the write deadline.
-    boost::system::error_code wec;
-    std::size_t sent = stream.socket().write_some(asio::buffer(out), wec);
-    if (wec == asio::error::would_block || wec == asio::error::try_again) {
-      wec = {};
-      sent = 0;
-    }
-    if (wec) break;
-    if (sent < out.size()) {
-      stream.expires_after(o.write_timeout);
-      auto [aec, an] = co_await asio::async_write(stream, asio::buffer(out) + sent, use_tuple);
-      if (aec) break;
-    }
-    if (close_after) break;
+    stream.expires_after(o.write_timeout);
+    auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(out), use_tuple);
+    if (wec || close_after) break;
   }
   conn.busy = false;
   boost::system::error_code ec;

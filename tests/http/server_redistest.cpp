@@ -275,9 +275,9 @@ TEST_F(Server, KeepAliveAndPipeliningInOrder) {
 }
 
 TEST_F(Server, ResponsesLargerThanTheSendBufferArriveWhole) {
-  // A response is first written directly; what the socket does not take
-  // goes out asynchronously. A client that reads only after a pause gets
-  // every byte in order, and the connection serves the next request.
+  // More than the socket's send buffer takes at once: a client that reads
+  // only after a pause gets every byte in order, and the connection serves
+  // the next request.
   Conn c(port_);
   constexpr std::size_t kBytes = 24u << 20;
   c.send("GET /__test/big?bytes=" + std::to_string(kBytes) + " HTTP/1.1\r\nHost: x\r\n\r\n");
