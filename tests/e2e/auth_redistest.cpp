@@ -674,6 +674,25 @@ TEST(SessionActivityE2E, UseIsActivityForEvictionWithDefaultSettings) {
 // GET /api/auth/me keeps a user's public profile for a second per server
 // thread (docs/routes.md): a user removed from the database by other means
 // (no route removes users) is refused once that second has passed.
+// The default settings (SESSION_ACTIVITY_INTERVAL 1 s) and uses closer
+// together than that: a session used after the others were created is not
+// the least recently active one.
+TEST(SessionActivityE2E, EvictionSeesAUseWithinTheSameSecond) {
+  Stack st(Env{{"SESSION_MAX_PER_USER", "2"}});
+  auto port = st.port();
+  ASSERT_NE(port, 0);
+  auto s1 = login(port, kClerk);
+  auto s2 = login(port, kClerk);
+  ASSERT_EQ(s1.status(), 200);
+  ASSERT_EQ(s2.status(), 200);
+  ASSERT_EQ(call(port, "GET", "/api/auth/me", s1.token).status, 200);  // s2 is now the LRU
+  auto s3 = login(port, kClerk);
+  ASSERT_EQ(s3.status(), 200);
+  EXPECT_EQ(call(port, "GET", "/api/auth/me", s2.token).status, 401);
+  EXPECT_EQ(call(port, "GET", "/api/auth/me", s1.token).status, 200);
+  EXPECT_EQ(call(port, "GET", "/api/auth/me", s3.token).status, 200);
+}
+
 TEST(MeProfileE2E, UserRemovedFromTheDatabaseIsRefusedAfterASecond) {
   Stack st;
   auto port = st.port();

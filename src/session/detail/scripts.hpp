@@ -35,12 +35,19 @@ if not mx or not la then return {'corrupt', 'timestamps'} end
 if mx <= now then redis.call('DEL', k); return 0 end
 local ttl = math.min(tonumber(ARGV[1]), mx - now)
 redis.call('PEXPIRE', k, ttl)
+-- lastActivity is written on every run: eviction picks the least recently
+-- active session and must see this use. 'st' is when the statistics sets
+-- were last moved: 'touched' (the caller moves them again) once per
+-- activity interval.
 local touched = 0
-if now - la >= tonumber(ARGV[2]) then
-  redis.call('HSET', k, 'la', s(now))
-  h[f['la']] = s(now)
+local st = tonumber(get('st') or '') or la
+if now - st >= tonumber(ARGV[2]) then
   touched = 1
+  redis.call('HSET', k, 'la', s(now), 'st', s(now))
+elseif now > la then
+  redis.call('HSET', k, 'la', s(now))
 end
+if now > la then h[f['la']] = s(now) end
 local flags, prev = 0, ''
 if ARGV[3] == '1' then
   if get('ua') ~= ARGV[4] then flags = flags + 1 end
