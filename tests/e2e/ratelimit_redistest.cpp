@@ -321,6 +321,29 @@ TEST(RateLimitE2E, MalformedAuthRequestsAreStillLimited) {
   }
 }
 
+TEST(RateLimitE2E, AnswersBeforeAHandlerChecksItsLimitsAreLimited) {
+  // 2fa/verify checks its limits in the handler; without a session it is
+  // answered 401 before the handler runs, and a login body over the limit is
+  // 413 before it: both still spend the api budget and carry the headers.
+  Stack st(Env{{"RATE_LIMIT_MAX_REQUESTS", "3"}});
+  auto port = st.port();
+  ASSERT_NE(port, 0);
+  for (int i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    auto r = call(port, "POST", "/api/auth/2fa/verify", {}, R"({"code":"123456"})");
+    EXPECT_API_ERROR(r, 401, "unauthorized");
+    EXPECT_EQ(r.header("x-ratelimit-limit"), "3");
+    EXPECT_EQ(r.header("x-ratelimit-remaining"), std::to_string(2 - i));
+  }
+  EXPECT_API_ERROR(call(port, "POST", "/api/auth/2fa/verify", {}, R"({"code":"123456"})"), 429,
+                   "rate_limited");
+  Stack other(Env{{"RATE_LIMIT_MAX_REQUESTS", "3"}});
+  ASSERT_NE(other.port(), 0);
+  auto big = call(other.port(), "POST", "/api/auth/login", {}, std::string(2 << 20, 'x'));
+  EXPECT_EQ(big.status, 413);
+  EXPECT_EQ(big.header("x-ratelimit-limit"), "3");
+}
+
 TEST(RateLimitE2E, UnknownApiPathsAreLimitedByIp) {
   // Every /api/** request spends the api budget (API.md section 3), also one
   // that matches no route: 404, 405 and a malformed path carry the headers
