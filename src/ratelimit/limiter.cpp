@@ -403,6 +403,8 @@ asio::awaitable<Result<Decision>> Limiter::end_check(
         if (!r.consumed) continue;
         r.consumed = false;
         r.remaining = std::min(r.remaining + 1, r.limit);
+        // Nothing counted any more: no slot to free (t=0, as for an unused key).
+        if (r.remaining >= r.limit) r.reset_after = std::chrono::milliseconds(0);
       }
     }
     if (!refund.empty()) {

@@ -476,6 +476,14 @@ TEST(RateLimitRedis, CompositionSameTagAndAcrossTagsConsumesNothingOnReject) {
       auto w = co_await env->limiter->check(std::move(only));
       CO_ASSERT_TRUE(w);
       EXPECT_EQ(w->results[0].remaining, 4) << to_string(algo);  // only the first counted
+      // A refunded limit that has nothing else counted has no slot to free.
+      auto fresh = *Key::ip("192.0.2." + std::to_string(static_cast<int>(algo) + 101));
+      std::vector<Check> c2 = {{&wide, fresh}, {&narrow, em}};
+      auto f = co_await env->limiter->check(std::move(c2));
+      CO_ASSERT_TRUE(f);
+      EXPECT_FALSE(f->allowed);
+      EXPECT_EQ(f->results[0].remaining, 5) << to_string(algo);
+      EXPECT_EQ(f->results[0].reset_after, 0ms) << to_string(algo);
     }
     co_await env->close();
   });
