@@ -196,23 +196,23 @@ http::Middleware authenticate(Services& s) {
   };
 }
 
+/// The `api` limiter alone, for the caller (the user when authenticated,
+/// else the client IP).
+asio::awaitable<ratelimit::Outcome> api_limits(Services& s, http::Request& req) {
+  auto f = facts(req);
+  std::vector<std::string> names{"api"};  // a local: see the g++ 12 note in docs/ratelimit.md
+  co_return co_await s.ratelimit.apply(f, std::move(names));
+}
+
 http::Middleware rate_limit(Services& s) {
   return [&s](http::Request& req, http::Next next) -> asio::awaitable<http::Response> {
     const auto* o = route_options(req);
-    if (!o && http::is_api_request(req)) {
-      // No route (404, 405, a malformed path): still an /api/** request,
-      // limited by `api` on the client IP without a session lookup, so a
-      // scan of unknown paths spends a budget like any other request.
-      auto f = facts(req);
-      std::vector<std::string> names{"api"};  // a local: the g++ 12 note in docs/ratelimit.md
-      auto outcome = co_await s.ratelimit.apply(f, std::move(names));
-      if (!outcome.allowed()) co_return outcome_response(outcome);
-      auto res = co_await next(req);
-      add_headers(res, outcome.headers);
-      co_return res;
-    }
-    if (!o || !o->rate_limited) co_return co_await next(req);
-    if (o->rate_limit_policy == kLimitsInHandler) {
+    // No route (404, 405, a malformed path): still an /api/** request,
+    // limited by `api` on the client IP without a session lookup, so a scan
+    // of unknown paths spends a budget like any other request.
+    const bool unrouted_api = !o && http::is_api_request(req);
+    if (!unrouted_api && (!o || !o->rate_limited)) co_return co_await next(req);
+    if (o && o->rate_limit_policy == kLimitsInHandler) {
       auto res = co_await next(req);
       if (const auto* h = req.context.get<HandlerRateLimit>()) {
         add_headers(res, h->headers);
@@ -221,9 +221,7 @@ http::Middleware rate_limit(Services& s) {
       // Answered before the handler checked its limits (401 from authorize
       // on 2fa/verify without a session, 413 for the body): still an /api
       // request, counted by `api` and carrying its headers.
-      auto f = facts(req);
-      std::vector<std::string> names{"api"};  // a local: the g++ 12 note in docs/ratelimit.md
-      auto outcome = co_await s.ratelimit.apply(f, std::move(names));
+      auto outcome = co_await api_limits(s, req);
       if (!outcome.allowed()) co_return outcome_response(outcome);
       add_headers(res, outcome.headers);
       co_return res;
@@ -231,7 +229,9 @@ http::Middleware rate_limit(Services& s) {
     ratelimit::Outcome outcome;
     auto* early = req.context.get<EarlyLimits>();
     const auto* c = req.context.get<Caller>();
-    if (early && c && c->tenant() == early->tenant && c->user() == early->user) {
+    if (unrouted_api) {
+      outcome = co_await api_limits(s, req);
+    } else if (early && c && c->tenant() == early->tenant && c->user() == early->user) {
       outcome = std::move(early->outcome);
     } else {
       // No session, or not the one expected (then the early check counted
