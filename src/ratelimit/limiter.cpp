@@ -10,14 +10,22 @@ namespace jeweler::ratelimit {
 
 namespace {
 
+std::int64_t steady_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // One run checks every limit of one hash-tag scope. KEYS[i] is the key of
 // limit i; ARGV[1] = test-only clock override in Unix ms ('' = Redis TIME),
 // ARGV[2] = an id unique to this request (sliding-log member: "<now>:<id>"), then 5 values per
 // limit: algorithm (l = sliding log, c = sliding counter, g = GCRA), limit,
-// window ms, burst (GCRA), 1 = consume / 0 = check only.
-// Returns {now, all_admitted, then per limit: admitted, consumed, remaining,
-// reset_after_ms, retry_after_ms}. Nothing is counted unless every limit
-// admits: a rejected request consumes nothing.
+// window ms, burst (GCRA), take: 0 = check only, 1 = consume, n > 1 = consume
+// and reserve up to n units (sliding counter only: a lease, Policy::lease).
+// Returns {now, all_admitted, then per limit: admitted, consumed (units
+// counted: 1, or the lease granted), remaining, reset_after_ms,
+// retry_after_ms}. Nothing is counted unless every limit admits: a rejected
+// request consumes nothing.
 constexpr const char* kCheckLua = R"lua(
 local now
 if ARGV[1] ~= '' then
@@ -49,8 +57,9 @@ local S = {}
 local all = 1
 for i = 1, #KEYS do
   local b = 2 + (i - 1) * 5
+  local take = tonumber(ARGV[b + 5])
   local s = {key = KEYS[i], algo = ARGV[b + 1], limit = tonumber(ARGV[b + 2]),
-             win = tonumber(ARGV[b + 3]), take = ARGV[b + 5] == '1'}
+             win = tonumber(ARGV[b + 3]), take = take > 0, grant = 1}
   if s.algo == 'l' then
     redis.call('ZREMRANGEBYSCORE', s.key, '-inf', string.format('%d', now - s.win))
     s.count = redis.call('ZCARD', s.key)
@@ -65,6 +74,12 @@ for i = 1, #KEYS do
     s.c = c
     s.p = p
     s.admit = p * (s.win - s.e) + (c + 1) * s.win <= s.limit * s.win
+    if s.admit and take > 1 then
+      -- A lease takes at most 1/16 of what still fits: near the limit every
+      -- unit is counted one request at a time again.
+      local room = math.floor((s.limit * s.win - p * (s.win - s.e)) / s.win) - c
+      s.grant = math.max(1, math.min(take, math.floor(room / 16)))
+    end
   else
     s.cap = tonumber(ARGV[b + 4])
     s.T = s.win / s.limit
@@ -98,11 +113,11 @@ for i = 1, #KEYS do
   elseif s.algo == 'c' then
     local c = s.c
     if consumed then
-      c = c + 1
+      c = c + s.grant
       if s.same then
         -- The window's hash exists with its expiry, (idx + 2) * win: the
         -- same for every request of the window, so it is set once.
-        redis.call('HINCRBY', s.key, 'c', '1')
+        redis.call('HINCRBY', s.key, 'c', string.format('%d', s.grant))
       else
         redis.call('HSET', s.key, 'w', string.format('%d', s.idx), 'c', string.format('%d', c),
                    'p', string.format('%d', s.p))
@@ -128,7 +143,7 @@ for i = 1, #KEYS do
     if not s.admit then retry = math.ceil(s.T - slack - 1e-9) end
   end
   out[#out + 1] = s.admit and 1 or 0
-  out[#out + 1] = consumed and 1 or 0
+  out[#out + 1] = consumed and s.grant or 0
   out[#out + 1] = remaining
   out[#out + 1] = math.max(0, reset)
   out[#out + 1] = math.max(0, retry)
@@ -138,6 +153,8 @@ return out
 
 // Gives back what one check run counted (another scope rejected the
 // request). Same KEYS/ARGV layout; ARGV[1] is the `now` the check ran at.
+// Only take = 1 is given back: a lease granted in that run stays reserved
+// for the Limiter that asked for it.
 constexpr const char* kRefundLua = R"lua(
 local at = tonumber(ARGV[1])
 local member = ARGV[1] .. ':' .. ARGV[2]
@@ -315,13 +332,36 @@ Limiter::PendingCheck Limiter::prepare(std::vector<Check> checks, std::optional<
     return c;
   }
 
-  // One script run per hash-tag scope, in order of first appearance.
+  // One script run per hash-tag scope, in order of first appearance, for the
+  // checks no lease admits.
   auto& groups = c.groups;
   std::vector<std::pair<const std::string*, std::size_t>> by_scope;
   const std::string member = next_member();
   const std::string& prefix = client_.key_prefix();
+  const std::int64_t steady = steady_now_ms();
   for (std::size_t i = 0; i < checks.size(); ++i) {
     const auto& k = checks[i];
+    const Policy& pol = *k.policy;
+    std::string key = k.key.redis_key(prefix, pol.name);
+    // A forced clock (tests) never mixes with leases taken on Redis time.
+    const bool leasable = !now && pol.lease > 1 && k.mode == Mode::consume &&
+                          pol.algorithm == Algorithm::sliding_counter;
+    if (leasable) {
+      if (auto* l = usable_lease(key, steady)) {
+        --l->left;
+        LimitResult r;
+        r.policy = &pol;
+        r.allowed = r.consumed = true;
+        r.limit = pol.limit;
+        r.remaining = l->remaining + l->left;
+        r.window = pol.window;
+        r.now_ms = steady + l->offset_ms;
+        r.reset_after =
+            std::chrono::milliseconds(std::max<std::int64_t>(0, l->reset_at_ms - r.now_ms));
+        c.leased.push_back({i, std::move(key), r});
+        continue;
+      }
+    }
     std::size_t g = groups.size();
     for (const auto& [scope, gi] : by_scope)
       if (*scope == k.key.scope()) g = gi;
@@ -332,18 +372,72 @@ Limiter::PendingCheck Limiter::prepare(std::vector<Check> checks, std::optional<
       groups[g].args.push_back(member);
     }
     auto& grp = groups[g];
-    const Policy& pol = *k.policy;
     grp.index.push_back(i);
-    grp.keys.push_back(k.key.redis_key(prefix, pol.name));
+    grp.keys.push_back(std::move(key));
+    grp.lease.push_back(leasable);
     grp.args.emplace_back(1, algo_code(pol.algorithm));
     grp.args.push_back(std::to_string(pol.limit));
     grp.args.push_back(std::to_string(pol.window.count()));
     grp.args.push_back(std::to_string(pol.capacity()));
-    grp.args.push_back(k.mode == Mode::consume ? "1" : "0");
+    grp.args.push_back(leasable ? std::to_string(pol.lease) : k.mode == Mode::consume ? "1" : "0");
+  }
+  c.checks = std::move(checks);
+  if (groups.empty()) {  // every check admitted by a lease: no Redis
+    Decision d;
+    d.results.resize(c.checks.size());
+    for (auto& l : c.leased) d.results[l.index] = l.result;
+    count(d, c.checks);
+    c.decided = std::move(d);
+    return c;
   }
   for (const auto& g : groups) p.add_eval(check_script(), g.keys, g.args);
-  c.checks = std::move(checks);
   return c;
+}
+
+detail::Lease* Limiter::usable_lease(const std::string& key, std::int64_t steady_ms) {
+  auto it = leases_.find(key);
+  if (it == leases_.end()) return nullptr;
+  if (it->second.until_ms <= steady_ms) {
+    leases_.erase(it);  // the window ended: its units are spent
+    return nullptr;
+  }
+  return it->second.left > 0 ? &it->second : nullptr;
+}
+
+void Limiter::keep_lease(const std::string& key, const Policy& p, std::int64_t units,
+                         std::int64_t remaining, std::int64_t reset_at_ms, std::int64_t now_ms) {
+  if (units <= 0) return;
+  const std::int64_t steady = steady_now_ms();
+  // The reply arrived after the script ran: the offset errs towards an
+  // earlier Redis time, so the lease stops kLeaseMargin before the window's
+  // end by the Redis clock, and at most lease_ttl after the grant (the
+  // headers it reports stay fresh).
+  constexpr std::int64_t kLeaseMargin = 50;
+  const std::int64_t ttl = options_.lease_ttl.count();
+  const std::int64_t win = p.window.count();
+  const std::int64_t offset = now_ms - steady;
+  const std::int64_t window_end = (now_ms / win + 1) * win;
+  const std::int64_t until = std::min(steady + ttl, window_end - kLeaseMargin - offset);
+  if (until <= steady) return;
+  if (leases_.size() >= 4096) {  // bounded: drop the expired, then everything
+    std::erase_if(leases_, [&](const auto& e) { return e.second.until_ms <= steady; });
+    if (leases_.size() >= 4096) leases_.clear();
+  }
+  auto& l = leases_[key];
+  if (l.until_ms <= steady) l.left = 0;  // an old window's units are spent
+  l.left += units;
+  l.remaining = remaining;
+  l.reset_at_ms = reset_at_ms;
+  l.offset_ms = offset;
+  l.until_ms = l.left == units ? until : std::min(l.until_ms, until);
+}
+
+void Limiter::return_leased(PendingCheck& c) {
+  for (auto& l : c.leased) {
+    if (auto it = leases_.find(l.key); it != leases_.end()) ++it->second.left;
+    l.result.consumed = false;
+    l.result.remaining = std::min(l.result.remaining + 1, l.result.limit);
+  }
 }
 
 asio::awaitable<Result<Decision>> Limiter::end_check(
@@ -353,11 +447,20 @@ asio::awaitable<Result<Decision>> Limiter::end_check(
   const auto& groups = c.groups;
   const auto& now = c.now;
   const auto opts = exec_options();
-  if (!result) co_return degrade(checks, result.error(), now);
+  if (!result) {
+    return_leased(c);
+    co_return degrade(checks, result.error(), now);
+  }
   const auto& replies = *result;
 
   Decision d;
   d.results.resize(checks.size());
+  for (auto& l : c.leased) d.results[l.index] = l.result;
+  struct Grant {
+    std::size_t group, member;
+    std::int64_t units;
+  };
+  std::vector<Grant> grants;
   std::vector<std::int64_t> group_now(groups.size(), 0);
   std::vector<bool> group_consumed(groups.size(), false);
   for (std::size_t g = 0; g < groups.size(); ++g) {
@@ -368,6 +471,7 @@ asio::awaitable<Result<Decision>> Limiter::end_check(
       spdlog::error("ratelimit: unexpected script reply: {}", redis::to_debug_string(rep));
       // What other groups counted stays counted: this is a bug or a broken
       // server, not a decision.
+      return_leased(c);
       co_return degrade(checks, make_error_code(errc::internal), now);
     }
     auto num = [&](std::size_t k) { return rep.elements[k].to_integer().value_or(0); };
@@ -379,19 +483,39 @@ asio::awaitable<Result<Decision>> Limiter::end_check(
       auto& r = d.results[i];
       r.policy = checks[i].policy;
       r.allowed = num(b) == 1;
-      r.consumed = num(b + 1) == 1;
-      if (r.consumed) group_consumed[g] = true;
+      const std::int64_t units = num(b + 1);
+      r.consumed = units >= 1;
+      if (r.consumed && groups[g].lease[j])
+        grants.push_back({g, j, units});
+      else if (r.consumed)
+        group_consumed[g] = true;
       r.limit = r.policy->algorithm == Algorithm::gcra ? r.policy->capacity() : r.policy->limit;
       r.remaining = num(b + 2);
       r.window = r.policy->window;
       r.reset_after = std::chrono::milliseconds(num(b + 3));
       r.retry_after = std::chrono::milliseconds(num(b + 4));
       r.now_ms = group_now[g];
+      if (!r.consumed && checks[i].policy->lease > 0 && checks[i].mode == Mode::check_only)
+        if (auto* l = usable_lease(groups[g].keys[j], steady_now_ms()))
+          r.remaining += l->left;  // reserved here, still free for this thread's requests
     }
+  }
+
+  // What a lease granted beyond this request's unit stays reserved for the
+  // next requests on this thread; a request not admitted keeps them all.
+  for (const auto& gr : grants) {
+    auto& r = d.results[groups[gr.group].index[gr.member]];
+    const std::int64_t keep = d.allowed ? gr.units - 1 : gr.units;
+    keep_lease(groups[gr.group].keys[gr.member], *r.policy, keep, r.remaining, r.reset_at_ms(),
+               r.now_ms);
+    r.remaining += keep;
+    if (!d.allowed) r.consumed = false;
   }
 
   if (!d.allowed) {
     // Another scope rejected the request: give back what was counted.
+    return_leased(c);
+    for (auto& l : c.leased) d.results[l.index] = l.result;
     redis::Pipeline refund;
     for (std::size_t g = 0; g < groups.size(); ++g) {
       if (!group_consumed[g]) continue;

@@ -15,6 +15,10 @@
 // Each check is one Lua script run (EVALSHA) per hash-tag scope using the
 // Redis server's clock (TIME). Checks of several scopes are pipelined in one
 // round trip; when one scope rejects, what the others counted is refunded.
+// A sliding-counter policy with a lease (Policy::lease, budgets >= 10^6)
+// reserves up to `lease` units per script run; this Limiter admits the next
+// requests of that key from them without Redis until they run out, the
+// window ends or LimiterOptions::lease_ttl passes (docs/ratelimit.md, "Leases").
 #pragma once
 
 #include <jeweler/core/errc.hpp>
@@ -44,6 +48,9 @@ struct LimiterOptions {
   /// While Redis is known to be down and the client not ready, checks go
   /// straight to the fallback / fail closed without waiting for the client.
   bool skip_redis_while_down = true;
+  /// The longest a lease (Policy::lease) is used after its grant, within its
+  /// window: it bounds how stale the remaining count it reports can be.
+  std::chrono::milliseconds lease_ttl{1000};
 };
 
 namespace detail {
@@ -52,6 +59,15 @@ struct CheckGroup {
   std::vector<std::size_t> index;  // into the checks
   std::vector<std::string> keys;
   std::vector<std::string> args;
+  std::vector<bool> lease;  // per index: asks for a lease (take > 1)
+};
+/// Units of one key reserved in Redis by a lease and not used yet.
+struct Lease {
+  std::int64_t left = 0;
+  std::int64_t remaining = 0;    // the limit's remaining at the grant, every reserved unit counted
+  std::int64_t reset_at_ms = 0;  // Redis clock
+  std::int64_t offset_ms = 0;    // Redis clock minus steady clock, at the grant
+  std::int64_t until_ms = 0;     // steady clock: usable before this
 };
 }  // namespace detail
 
@@ -87,6 +103,13 @@ class Limiter {
     std::optional<std::int64_t> now;
     std::size_t first = 0;  // index of the first script run in the pipeline
     std::optional<Result<Decision>> decided;
+    /// Checks admitted from this Limiter's leases: index, Redis key, result.
+    struct Leased {
+      std::size_t index;
+      std::string key;
+      LimitResult result;
+    };
+    std::vector<Leased> leased;
   };
   PendingCheck begin_check(std::vector<Check> checks, redis::Pipeline& p);
   asio::awaitable<Result<Decision>> end_check(PendingCheck& c,
@@ -106,6 +129,13 @@ class Limiter {
   void count(const Decision& d, const std::vector<Check>& checks);
   detail::AtomicPolicyCounters& counters(const Policy* p);
   std::string next_member();
+  /// The usable lease of `key` (units left, not expired), or null.
+  detail::Lease* usable_lease(const std::string& key, std::int64_t steady_ms);
+  /// Keeps `units` reserved by a script run at Redis time `now_ms`.
+  void keep_lease(const std::string& key, const Policy& p, std::int64_t units,
+                  std::int64_t remaining, std::int64_t reset_at_ms, std::int64_t now_ms);
+  /// Gives the units taken from leases by a request that was not admitted.
+  void return_leased(PendingCheck& c);
 
   redis::Client& client_;
   std::shared_ptr<Stats> stats_;
@@ -114,6 +144,7 @@ class Limiter {
   std::unordered_map<const Policy*, detail::AtomicPolicyCounters*> counters_;
   std::string member_prefix_;
   std::uint64_t seq_ = 0;
+  std::unordered_map<std::string, detail::Lease> leases_;  // by Redis key
 };
 
 /// The Lua sources (documented in docs/ratelimit.md), exposed for the

@@ -46,6 +46,9 @@ void Policy::validate() const {
   if (burst < 0 || burst > kMaxLimit) fail("burst out of range [0, 1e15]");
   if (algorithm == Algorithm::sliding_log && limit > kMaxSlidingLog)
     fail("sliding_log keeps one entry per request: limit must be <= 1000000 (use counter)");
+  if (lease < 0 || lease > kMaxLease) fail("lease out of range [0, 1024]");
+  if (lease > 0 && (algorithm != Algorithm::sliding_counter || window < kMinLeaseWindow))
+    fail("a lease needs the sliding counter and a window of at least 1 s");
 }
 
 namespace {
@@ -153,6 +156,15 @@ PolicySet PolicySet::from_env(const Lookup& lookup) {
   Policy unused;
   r.pair("RATE_LIMIT_INVOICE", s.invoice, unused);
   r.pair("RATE_LIMIT_UPLOAD", s.upload, unused);
+
+  // Budgets this large are load-test or "unlimited" values: reserving a few
+  // units per thread changes nothing a client can see and saves the script
+  // run on most requests.
+  for (Policy* p : {&s.api, &s.api_tenant, &s.auth_ip, &s.auth_account, &s.reset_ip, &s.reset_email,
+                    &s.invoice, &s.upload})
+    if (p->algorithm == Algorithm::sliding_counter && p->limit >= kMinLeaseLimit &&
+        p->window >= kMinLeaseWindow)
+      p->lease = kDefaultLease;
 
   r.check("RATE_LIMIT_MAX_REQUESTS", s.api);
   r.check("RATE_LIMIT_TENANT_MAX", s.api_tenant);

@@ -30,6 +30,13 @@ inline constexpr std::int64_t kMaxSlidingLog = 1'000'000;
 /// budget: load tests set "unlimited" values such as 1e9 or 1e12).
 inline constexpr std::int64_t kMaxLimit = 1'000'000'000'000'000;
 
+/// From the environment, a sliding counter of at least this limit (and a
+/// window of at least kMinLeaseWindow) gets Policy::lease = kDefaultLease.
+inline constexpr std::int64_t kMinLeaseLimit = kMaxSlidingLog;
+inline constexpr std::chrono::milliseconds kMinLeaseWindow{1000};
+inline constexpr std::int64_t kDefaultLease = 64;
+inline constexpr std::int64_t kMaxLease = 1024;
+
 /// When a limiter counts a request.
 enum class Consume {
   always,      // every request admitted by the check consumes one unit (api, invoice, ...)
@@ -47,6 +54,11 @@ struct Policy {
   bool fail_open = true;                         // Redis down: in-process fallback (true) or 503
   Consume consume = Consume::always;             //
   std::string message = "Too many requests";     // the seed's `message`, for the 429 body
+  /// sliding_counter only: a Limiter (one per server thread) may reserve up
+  /// to this many units of a key in one script run and admit the next
+  /// requests of that key from them without Redis (docs/ratelimit.md,
+  /// "Leases"). 0 = every request runs the script.
+  std::int64_t lease = 0;
 
   /// The effective GCRA burst.
   std::int64_t capacity() const noexcept { return burst > 0 ? burst : limit; }

@@ -45,13 +45,14 @@ struct Env {
 
   static asio::awaitable<std::unique_ptr<Env>> make(asio::io_context& io, redis::Config cfg,
                                                     std::shared_ptr<Stats> stats = nullptr,
-                                                    std::shared_ptr<Fallback> fallback = nullptr) {
+                                                    std::shared_ptr<Fallback> fallback = nullptr,
+                                                    LimiterOptions options = {}) {
     auto e = std::make_unique<Env>();
     if (stats) e->stats = stats;
     if (fallback) e->fallback = fallback;
     e->client = redis::make_client(io.get_executor(), std::move(cfg));
     if (!co_await e->client->wait_ready(5s)) throw std::runtime_error("redis not ready");
-    e->limiter = std::make_unique<Limiter>(*e->client, e->stats, e->fallback);
+    e->limiter = std::make_unique<Limiter>(*e->client, e->stats, e->fallback, options);
     co_return e;
   }
   asio::awaitable<void> close() { co_await client->shutdown(1s); }
@@ -104,6 +105,14 @@ asio::awaitable<void> concurrently(int n, std::function<asio::awaitable<void>(in
         });
   boost::system::error_code ec;
   co_await done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+/// EVALSHA calls the server has run so far (INFO commandstats).
+long evalsha_calls(const RedisServer& srv) {
+  auto info = cli(srv, "INFO", "commandstats");
+  auto at = info.find("cmdstat_evalsha:calls=");
+  if (at == std::string::npos) return 0;
+  return std::stol(info.substr(at + std::string("cmdstat_evalsha:calls=").size()));
 }
 
 }  // namespace
@@ -630,6 +639,121 @@ TEST(RateLimitRedis, NoscriptAfterScriptFlushIsHandled) {
     CO_ASSERT_TRUE(d);
     EXPECT_EQ(d->results[0].remaining, 2);
     EXPECT_EQ(d->results[1].remaining, 4);
+    co_await env->close();
+  });
+}
+
+// Policy::lease: units reserved in one script run are admitted by the
+// Limiter that holds them without Redis; two holders still share one budget
+// exactly, and far fewer scripts run than requests are admitted.
+TEST(RateLimitRedis, LeasesShareOneBudgetExactlyWithFewerScriptRuns) {
+  auto& srv = shared_server();
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    LimiterOptions slow_ci;
+    slow_ci.lease_ttl = 60s;  // no lease may expire mid-test on a slow (sanitizer) run
+    auto a = co_await Env::make(io, srv.config(), nullptr, nullptr, slow_ci);
+    auto b = co_await Env::make(io, srv.config(), nullptr, nullptr, slow_ci);
+    auto p = policy("lease", 3000, 3600s, Algorithm::sliding_counter);
+    p.lease = 64;
+    p.validate();
+    auto key = Key::custom(unique_scope("lease"));
+    const long runs_before = evalsha_calls(srv);
+    int admitted = 0, rejected_a = 0, rejected_b = 0;
+    std::int64_t last_remaining_a = p.limit;
+    for (int i = 0; i < 4000; ++i) {
+      auto da = co_await a->limiter->check(p, key);
+      auto db = co_await b->limiter->check(p, key);
+      CO_ASSERT_TRUE(da);
+      CO_ASSERT_TRUE(db);
+      if (da->allowed) {
+        ++admitted;
+        // One holder's own requests count down one by one.
+        EXPECT_LT(da->results[0].remaining, last_remaining_a);
+        last_remaining_a = da->results[0].remaining;
+      } else {
+        ++rejected_a;
+      }
+      db->allowed ? ++admitted : ++rejected_b;
+      if (!da->allowed && !db->allowed) break;  // spent: every reserved unit used
+    }
+    EXPECT_EQ(admitted, 3000);  // never more, and no reserved unit is lost
+    EXPECT_GT(rejected_a, 0);
+    EXPECT_GT(rejected_b, 0);
+    EXPECT_EQ(cli(srv, "HGET", rkey(key, p), "c"), "3000");
+    const long runs = evalsha_calls(srv) - runs_before;
+    EXPECT_LT(runs, 3000 / 4) << "script runs for 3000 admitted requests";
+    auto late = co_await a->limiter->check(p, key);  // and nothing is admitted past it
+    CO_ASSERT_TRUE(late);
+    EXPECT_FALSE(late->allowed);
+    EXPECT_EQ(a->stats->policy("lease").allowed.load() + b->stats->policy("lease").allowed.load(),
+              3000u);
+    co_await a->close();
+    co_await b->close();
+  });
+}
+
+// A request another scope rejects takes nothing from a lease; the units a
+// lease reserved show as remaining to the thread holding them; a lease ends
+// with its window (the next request runs the script on the new window).
+TEST(RateLimitRedis, LeasesConsumeNothingOnRejectAndEndWithTheWindow) {
+  auto& srv = shared_server();
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await Env::make(io, srv.config());
+    auto wide = policy("lease-wide", 1000, 60s, Algorithm::sliding_counter);
+    wide.lease = 16;
+    auto narrow = policy("lease-narrow", 1, 60s);
+    auto ip = *Key::ip("203.0.113.77");
+    auto em = Key::email(unique_scope("lease") + "@example.com");
+    cli(srv, "DEL", rkey(ip, wide));
+    auto both = [&]() -> asio::awaitable<Decision> {
+      std::vector<Check> c = {{&wide, ip}, {&narrow, em}};
+      auto d = co_await env->limiter->check(std::move(c));
+      if (!d) throw std::runtime_error("check failed");
+      co_return *d;
+    };
+    auto first = co_await both();
+    EXPECT_TRUE(first.allowed);
+    EXPECT_EQ(first.results[0].remaining, 999);
+    EXPECT_EQ(cli(srv, "HGET", rkey(ip, wide), "c"), "16");  // 1000 / 16 = 62 fit: 16 reserved
+    for (int i = 0; i < 3; ++i) {
+      auto r = co_await both();
+      EXPECT_FALSE(r.allowed);
+      EXPECT_FALSE(r.results[0].consumed);
+      EXPECT_EQ(r.results[0].remaining, 999);
+    }
+    EXPECT_EQ(cli(srv, "HGET", rkey(ip, wide), "c"), "16");
+    std::vector<Check> only = {{&wide, ip, Mode::check_only}};
+    auto w = co_await env->limiter->check(std::move(only));
+    CO_ASSERT_TRUE(w);
+    EXPECT_EQ(w->results[0].remaining, 999);  // 1000 - 16 counted + 15 still reserved here
+    auto d = co_await env->limiter->check(wide, ip);
+    CO_ASSERT_TRUE(d);
+    EXPECT_TRUE(d->allowed);
+    EXPECT_EQ(d->results[0].remaining, 998);
+
+    // A 1 s window: the lease of one window is not used in the next.
+    auto fast = policy("lease-fast", 1'000'000, 1s, Algorithm::sliding_counter);
+    fast.lease = 64;
+    auto k = Key::custom(unique_scope("lease-fast"));
+    auto one = co_await env->limiter->check(fast, k);
+    CO_ASSERT_TRUE(one);
+    const std::int64_t window = one->results[0].now_ms / 1000;
+    EXPECT_EQ(cli(srv, "HGET", rkey(k, fast), "c"), "64");
+    long runs = evalsha_calls(srv);
+    auto two = co_await env->limiter->check(fast, k);
+    CO_ASSERT_TRUE(two);
+    if (two->results[0].now_ms / 1000 == window && two->results[0].now_ms % 1000 < 900) {
+      EXPECT_EQ(evalsha_calls(srv), runs);  // admitted by the lease
+    }
+    co_await co_sleep(std::chrono::milliseconds(1000 - one->results[0].now_ms % 1000 + 20));
+    runs = evalsha_calls(srv);
+    auto three = co_await env->limiter->check(fast, k);
+    CO_ASSERT_TRUE(three);
+    EXPECT_TRUE(three->allowed);
+    EXPECT_EQ(evalsha_calls(srv), runs + 1);  // a new window: a new grant
+    EXPECT_EQ(cli(srv, "HGET", rkey(k, fast), "w"),
+              std::to_string(three->results[0].now_ms / 1000));
+    EXPECT_GT(three->results[0].now_ms / 1000, window);
     co_await env->close();
   });
 }

@@ -101,9 +101,32 @@ TEST(Policy, LimitsBeyondASlidingLogSelectTheCounterUnlessTheLogIsAsked) {
   EXPECT_EQ(s.auth_ip.algorithm, Algorithm::sliding_counter);
   EXPECT_EQ(s.auth_account.algorithm, Algorithm::sliding_counter);
   EXPECT_EQ(s.invoice.algorithm, Algorithm::sliding_log);
+  // Counters of such budgets lease units per thread (docs/ratelimit.md).
+  EXPECT_EQ(s.api.lease, kDefaultLease);
+  EXPECT_EQ(s.api_tenant.lease, kDefaultLease);
+  EXPECT_EQ(s.auth_ip.lease, kDefaultLease);
+  EXPECT_EQ(s.invoice.lease, 0);
   auto at_max = PolicySet::from_env(env({{"RATE_LIMIT_MAX_REQUESTS", "1000000"}}));
   EXPECT_EQ(at_max.api.algorithm, Algorithm::sliding_log);
+  EXPECT_EQ(at_max.api.lease, 0);
   EXPECT_EQ(at_max.api_tenant.algorithm, Algorithm::sliding_counter);  // 10 x 1e6
+  EXPECT_EQ(at_max.api_tenant.lease, kDefaultLease);
+  // A counter asked for below the threshold, or over a window under 1 s, counts
+  // every request in Redis.
+  auto asked = PolicySet::from_env(
+      env({{"RATE_LIMIT_MAX_REQUESTS", "100"}, {"RATE_LIMIT_API_ALGORITHM", "counter"}}));
+  EXPECT_EQ(asked.api.algorithm, Algorithm::sliding_counter);
+  EXPECT_EQ(asked.api.lease, 0);
+  auto short_window = PolicySet::from_env(
+      env({{"RATE_LIMIT_MAX_REQUESTS", "1000000000"}, {"RATE_LIMIT_WINDOW_MS", "999"}}));
+  EXPECT_EQ(short_window.api.lease, 0);
+  for (auto* p : PolicySet::defaults().all()) EXPECT_EQ(p->lease, 0) << p->name;
+  Policy bad = s.invoice;
+  bad.lease = 8;  // a sliding log cannot lease
+  EXPECT_THROW(bad.validate(), std::invalid_argument);
+  bad = s.api;
+  bad.lease = kMaxLease + 1;
+  EXPECT_THROW(bad.validate(), std::invalid_argument);
   EXPECT_NE(
       config_error({{"RATE_LIMIT_MAX_REQUESTS", "2000000"}, {"RATE_LIMIT_API_ALGORITHM", "log"}})
           .find("RATE_LIMIT_MAX_REQUESTS"),
