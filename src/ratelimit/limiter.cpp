@@ -74,9 +74,10 @@ for i = 1, #KEYS do
     s.c = c
     s.p = p
     s.admit = p * (s.win - s.e) + (c + 1) * s.win <= s.limit * s.win
-    if s.admit and take > 1 then
+    if s.admit and take > 1 and s.win - s.e > 250 then
       -- A lease takes at most 1/16 of what still fits: near the limit every
-      -- unit is counted one request at a time again.
+      -- unit is counted one request at a time again. None in the last 250 ms
+      -- of a window: the Limiter could not use it.
       local room = math.floor((s.limit * s.win - p * (s.win - s.e)) / s.win) - c
       s.grant = math.max(1, math.min(take, math.floor(room / 16)))
     end
@@ -153,8 +154,8 @@ return out
 
 // Gives back what one check run counted (another scope rejected the
 // request). Same KEYS/ARGV layout; ARGV[1] is the `now` the check ran at.
-// Only take = 1 is given back: a lease granted in that run stays reserved
-// for the Limiter that asked for it.
+// `take` is how many units to give back: 1, or for a sliding counter the
+// unused units of a lease (0 = nothing for that key).
 constexpr const char* kRefundLua = R"lua(
 local at = tonumber(ARGV[1])
 local member = ARGV[1] .. ':' .. ARGV[2]
@@ -162,7 +163,8 @@ for i = 1, #KEYS do
   local b = 2 + (i - 1) * 5
   local key, algo = KEYS[i], ARGV[b + 1]
   local limit, win = tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
-  if ARGV[b + 5] == '1' then
+  local n = tonumber(ARGV[b + 5])
+  if n > 0 then
     if algo == 'l' then
       redis.call('ZREM', key, member)
     elseif algo == 'c' then
@@ -170,8 +172,9 @@ for i = 1, #KEYS do
       local w = tonumber(redis.call('HGET', key, 'w'))
       local field = nil
       if w == idx then field = 'c' elseif w == idx + 1 then field = 'p' end
-      if field and (tonumber(redis.call('HGET', key, field)) or 0) > 0 then
-        redis.call('HINCRBY', key, field, -1)
+      local cur = field and tonumber(redis.call('HGET', key, field)) or 0
+      if cur > 0 then
+        redis.call('HINCRBY', key, field, string.format('%d', -math.min(n, cur)))
       end
     else
       local tat = tonumber(redis.call('GET', key))
@@ -339,6 +342,7 @@ Limiter::PendingCheck Limiter::prepare(std::vector<Check> checks, std::optional<
   const std::string member = next_member();
   const std::string& prefix = client_.key_prefix();
   const std::int64_t steady = steady_now_ms();
+  c.sent_ms = steady;
   for (std::size_t i = 0; i < checks.size(); ++i) {
     const auto& k = checks[i];
     const Policy& pol = *k.policy;
@@ -346,20 +350,42 @@ Limiter::PendingCheck Limiter::prepare(std::vector<Check> checks, std::optional<
     // A forced clock (tests) never mixes with leases taken on Redis time.
     const bool leasable = !now && pol.lease > 1 && k.mode == Mode::consume &&
                           pol.algorithm == Algorithm::sliding_counter;
+    std::int64_t ask = 0;
     if (leasable) {
-      if (auto* l = usable_lease(key, steady)) {
-        --l->left;
-        LimitResult r;
-        r.policy = &pol;
-        r.allowed = r.consumed = true;
-        r.limit = pol.limit;
-        r.remaining = l->remaining + l->left;
-        r.window = pol.window;
-        r.now_ms = steady + l->offset_ms;
-        r.reset_after =
-            std::chrono::milliseconds(std::max<std::int64_t>(0, l->reset_at_ms - r.now_ms));
-        c.leased.push_back({i, std::move(key), r});
-        continue;
+      ask = 1;  // a key not seen yet: count this request only
+      if (auto it = leases_.find(key); it != leases_.end()) {
+        auto& l = it->second;
+        if (l.left > 0 && l.until_ms > steady) {
+          --l.left;
+          ++l.used;
+          LimitResult r;
+          r.policy = &pol;
+          r.allowed = r.consumed = true;
+          r.limit = pol.limit;
+          r.remaining = l.remaining + l.left;
+          r.window = pol.window;
+          r.now_ms = steady + l.offset_ms;
+          r.reset_after =
+              std::chrono::milliseconds(std::max<std::int64_t>(0, l.reset_at_ms - r.now_ms));
+          c.leased.push_back({i, std::move(key), l.generation, r});
+          continue;
+        }
+        if (l.left > 0) {
+          // Expired unused: given back in this round trip, before the check.
+          std::vector<std::string> keys = {key};
+          std::vector<std::string> args = {std::to_string(l.granted_at_ms),
+                                           member,
+                                           std::string(1, 'c'),
+                                           std::to_string(pol.limit),
+                                           std::to_string(pol.window.count()),
+                                           std::to_string(pol.capacity()),
+                                           std::to_string(l.left)};
+          p.add_eval(refund_script(), keys, args);
+          l.left = 0;
+        }
+        // Used up within its time: ask for twice as much. Expired: ask for
+        // what was used then (a slow client reserves nothing it won't use).
+        ask = l.until_ms > steady ? std::min(pol.lease, 2 * l.ask) : l.used + 1;
       }
     }
     std::size_t g = groups.size();
@@ -374,14 +400,15 @@ Limiter::PendingCheck Limiter::prepare(std::vector<Check> checks, std::optional<
     auto& grp = groups[g];
     grp.index.push_back(i);
     grp.keys.push_back(std::move(key));
-    grp.lease.push_back(leasable);
+    grp.ask.push_back(ask);
     grp.args.emplace_back(1, algo_code(pol.algorithm));
     grp.args.push_back(std::to_string(pol.limit));
     grp.args.push_back(std::to_string(pol.window.count()));
     grp.args.push_back(std::to_string(pol.capacity()));
-    grp.args.push_back(leasable ? std::to_string(pol.lease) : k.mode == Mode::consume ? "1" : "0");
+    grp.args.push_back(leasable ? std::to_string(ask) : k.mode == Mode::consume ? "1" : "0");
   }
   c.checks = std::move(checks);
+  c.first = p.size();    // after the give-backs of expired leases
   if (groups.empty()) {  // every check admitted by a lease: no Redis
     Decision d;
     d.results.resize(c.checks.size());
@@ -396,45 +423,61 @@ Limiter::PendingCheck Limiter::prepare(std::vector<Check> checks, std::optional<
 
 detail::Lease* Limiter::usable_lease(const std::string& key, std::int64_t steady_ms) {
   auto it = leases_.find(key);
-  if (it == leases_.end()) return nullptr;
-  if (it->second.until_ms <= steady_ms) {
-    leases_.erase(it);  // the window ended: its units are spent
+  if (it == leases_.end() || it->second.left <= 0 || it->second.until_ms <= steady_ms)
     return nullptr;
-  }
-  return it->second.left > 0 ? &it->second : nullptr;
+  return &it->second;
 }
 
-void Limiter::keep_lease(const std::string& key, const Policy& p, std::int64_t units,
-                         std::int64_t remaining, std::int64_t reset_at_ms, std::int64_t now_ms) {
-  if (units <= 0) return;
+void Limiter::keep_lease(const std::string& key, const Policy& p, std::int64_t ask,
+                         std::int64_t units, const LimitResult& r, std::int64_t sent_ms) {
   const std::int64_t steady = steady_now_ms();
-  // The reply arrived after the script ran: the offset errs towards an
-  // earlier Redis time, so the lease stops kLeaseMargin before the window's
-  // end by the Redis clock, and at most lease_ttl after the grant (the
-  // headers it reports stay fresh).
+  // Redis time is estimated from when the check was sent: ahead of the true
+  // time by the round trip, so the lease errs towards ending early. It stops
+  // kLeaseMargin before its window ends, and lease_ttl after the check (the
+  // headers it reports stay fresh). Units it cannot use are kept as expired:
+  // the key's next script run on this thread gives them back.
   constexpr std::int64_t kLeaseMargin = 50;
-  const std::int64_t ttl = options_.lease_ttl.count();
   const std::int64_t win = p.window.count();
-  const std::int64_t offset = now_ms - steady;
-  const std::int64_t window_end = (now_ms / win + 1) * win;
-  const std::int64_t until = std::min(steady + ttl, window_end - kLeaseMargin - offset);
-  if (until <= steady) return;
-  if (leases_.size() >= 4096) {  // bounded: drop the expired, then everything
-    std::erase_if(leases_, [&](const auto& e) { return e.second.until_ms <= steady; });
-    if (leases_.size() >= 4096) leases_.clear();
+  const std::int64_t offset = r.now_ms - sent_ms;
+  const std::int64_t window_end = (r.now_ms / win + 1) * win;
+  const std::int64_t until =
+      std::min(sent_ms + options_.lease_ttl.count(), window_end - kLeaseMargin - offset);
+  auto it = leases_.find(key);
+  if (it == leases_.end()) {
+    if (leases_.size() >= 4096) {  // bounded: drop the spent, then everything
+      std::erase_if(leases_, [&](const auto& e) {
+        return e.second.left == 0 && e.second.until_ms <= steady;
+      });
+      if (leases_.size() >= 4096) leases_.clear();  // their units stay counted to the window's end
+    }
+    it = leases_.emplace(key, detail::Lease{}).first;
   }
-  auto& l = leases_[key];
-  if (l.until_ms <= steady) l.left = 0;  // an old window's units are spent
+  auto& l = it->second;
+  const bool merge = l.left > 0 && l.until_ms > steady && l.granted_at_ms / win == r.now_ms / win;
+  if (!merge) {  // a concurrent grant's usable units are added; others were given back or lost
+    l.left = 0;
+    l.used = 0;
+    ++l.generation;
+    l.until_ms = until;
+  } else {
+    l.until_ms = std::min(l.until_ms, until);
+  }
   l.left += units;
-  l.remaining = remaining;
-  l.reset_at_ms = reset_at_ms;
+  l.ask = ask;
+  l.granted_at_ms = r.now_ms;
+  l.remaining = r.remaining;
+  l.reset_at_ms = r.reset_at_ms();
   l.offset_ms = offset;
-  l.until_ms = l.left == units ? until : std::min(l.until_ms, until);
+  if (l.until_ms <= steady) l.until_ms = steady;  // unusable: given back by the next run
 }
 
 void Limiter::return_leased(PendingCheck& c) {
   for (auto& l : c.leased) {
-    if (auto it = leases_.find(l.key); it != leases_.end()) ++it->second.left;
+    if (auto it = leases_.find(l.key);
+        it != leases_.end() && it->second.generation == l.generation) {
+      ++it->second.left;
+      --it->second.used;
+    }
     l.result.consumed = false;
     l.result.remaining = std::min(l.result.remaining + 1, l.result.limit);
   }
@@ -485,7 +528,7 @@ asio::awaitable<Result<Decision>> Limiter::end_check(
       r.allowed = num(b) == 1;
       const std::int64_t units = num(b + 1);
       r.consumed = units >= 1;
-      if (r.consumed && groups[g].lease[j])
+      if (r.consumed && groups[g].ask[j] > 0)
         grants.push_back({g, j, units});
       else if (r.consumed)
         group_consumed[g] = true;
@@ -495,9 +538,11 @@ asio::awaitable<Result<Decision>> Limiter::end_check(
       r.reset_after = std::chrono::milliseconds(num(b + 3));
       r.retry_after = std::chrono::milliseconds(num(b + 4));
       r.now_ms = group_now[g];
-      if (!r.consumed && checks[i].policy->lease > 0 && checks[i].mode == Mode::check_only)
-        if (auto* l = usable_lease(groups[g].keys[j], steady_now_ms()))
+      if (!now && checks[i].policy->lease > 0 && checks[i].mode == Mode::check_only)
+        if (auto* l = usable_lease(groups[g].keys[j], steady_now_ms())) {
           r.remaining += l->left;  // reserved here, still free for this thread's requests
+          r.allowed = true;
+        }
     }
   }
 
@@ -506,8 +551,8 @@ asio::awaitable<Result<Decision>> Limiter::end_check(
   for (const auto& gr : grants) {
     auto& r = d.results[groups[gr.group].index[gr.member]];
     const std::int64_t keep = d.allowed ? gr.units - 1 : gr.units;
-    keep_lease(groups[gr.group].keys[gr.member], *r.policy, keep, r.remaining, r.reset_at_ms(),
-               r.now_ms);
+    keep_lease(groups[gr.group].keys[gr.member], *r.policy, groups[gr.group].ask[gr.member], keep,
+               r, c.sent_ms);
     r.remaining += keep;
     if (!d.allowed) r.consumed = false;
   }
@@ -521,6 +566,8 @@ asio::awaitable<Result<Decision>> Limiter::end_check(
       if (!group_consumed[g]) continue;
       auto args = groups[g].args;
       args[0] = std::to_string(group_now[g]);
+      for (std::size_t j = 0; j < groups[g].index.size(); ++j)  // leases stay reserved
+        args[2 + 5 * j + 4] = d.results[groups[g].index[j]].consumed ? "1" : "0";
       refund.add_eval(refund_script(), groups[g].keys, args);
       for (auto i : groups[g].index) {
         auto& r = d.results[i];

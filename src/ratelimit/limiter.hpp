@@ -59,14 +59,18 @@ struct CheckGroup {
   std::vector<std::size_t> index;  // into the checks
   std::vector<std::string> keys;
   std::vector<std::string> args;
-  std::vector<bool> lease;  // per index: asks for a lease (take > 1)
+  std::vector<std::int64_t> ask;  // per index: units asked for a lease, 0 = no lease
 };
-/// Units of one key reserved in Redis by a lease and not used yet.
+/// A key's units reserved in Redis by one script run for this Limiter.
 struct Lease {
-  std::int64_t left = 0;
+  std::int64_t left = 0;           // reserved, not used yet
+  std::int64_t used = 0;           // of this grant, used by later requests
+  std::int64_t ask = 1;            // what the grant asked for (the next ask follows the use)
+  std::uint64_t generation = 0;    // bumped by every grant
+  std::int64_t granted_at_ms = 0;  // Redis clock: the window the units count in
   std::int64_t remaining = 0;    // the limit's remaining at the grant, every reserved unit counted
   std::int64_t reset_at_ms = 0;  // Redis clock
-  std::int64_t offset_ms = 0;    // Redis clock minus steady clock, at the grant
+  std::int64_t offset_ms = 0;    // Redis clock minus steady clock, when the check was sent
   std::int64_t until_ms = 0;     // steady clock: usable before this
 };
 }  // namespace detail
@@ -107,9 +111,11 @@ class Limiter {
     struct Leased {
       std::size_t index;
       std::string key;
+      std::uint64_t generation;
       LimitResult result;
     };
     std::vector<Leased> leased;
+    std::int64_t sent_ms = 0;  // steady clock when the check was prepared
   };
   PendingCheck begin_check(std::vector<Check> checks, redis::Pipeline& p);
   asio::awaitable<Result<Decision>> end_check(PendingCheck& c,
@@ -131,9 +137,10 @@ class Limiter {
   std::string next_member();
   /// The usable lease of `key` (units left, not expired), or null.
   detail::Lease* usable_lease(const std::string& key, std::int64_t steady_ms);
-  /// Keeps `units` reserved by a script run at Redis time `now_ms`.
-  void keep_lease(const std::string& key, const Policy& p, std::int64_t units,
-                  std::int64_t remaining, std::int64_t reset_at_ms, std::int64_t now_ms);
+  /// Keeps `units` of a grant that asked for `ask`, made by a script run at
+  /// Redis time `now_ms` for a check prepared at steady time `sent_ms`.
+  void keep_lease(const std::string& key, const Policy& p, std::int64_t ask, std::int64_t units,
+                  const LimitResult& r, std::int64_t sent_ms);
   /// Gives the units taken from leases by a request that was not admitted.
   void return_leased(PendingCheck& c);
 

@@ -163,7 +163,7 @@ PolicySet PolicySet::from_env(const Lookup& lookup) {
   for (Policy* p : {&s.api, &s.api_tenant, &s.auth_ip, &s.auth_account, &s.reset_ip, &s.reset_email,
                     &s.invoice, &s.upload})
     if (p->algorithm == Algorithm::sliding_counter && p->limit >= kMinLeaseLimit &&
-        p->window >= kMinLeaseWindow)
+        p->window >= kMinLeaseWindow && p->consume == Consume::always)
       p->lease = kDefaultLease;
 
   r.check("RATE_LIMIT_MAX_REQUESTS", s.api);

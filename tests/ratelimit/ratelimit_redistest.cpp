@@ -692,68 +692,102 @@ TEST(RateLimitRedis, LeasesShareOneBudgetExactlyWithFewerScriptRuns) {
   });
 }
 
+/// Waits, if needed, until the Redis clock is at least `margin` before the end
+/// of its current `window` (a lease is not granted near a window's end).
+asio::awaitable<void> away_from_window_end(const RedisServer& srv, std::chrono::milliseconds window,
+                                           std::chrono::milliseconds margin) {
+  auto t = cli(srv, "TIME");  // "seconds\nmicroseconds"
+  auto nl = t.find('\n');
+  std::int64_t ms = std::stoll(t.substr(0, nl)) * 1000 + std::stoll(t.substr(nl + 1)) / 1000;
+  std::int64_t left = window.count() - ms % window.count();
+  if (left < margin.count()) co_await co_sleep(std::chrono::milliseconds(left + 20));
+}
+
 // A request another scope rejects takes nothing from a lease; the units a
-// lease reserved show as remaining to the thread holding them; a lease ends
-// with its window (the next request runs the script on the new window).
-TEST(RateLimitRedis, LeasesConsumeNothingOnRejectAndEndWithTheWindow) {
+// lease reserved show as remaining to the thread holding them; the ask
+// doubles while leases are used up, and what an expired lease did not use is
+// given back.
+TEST(RateLimitRedis, LeasesConsumeNothingOnRejectAndGiveBackWhatExpired) {
   auto& srv = shared_server();
   run_co([&](asio::io_context& io) -> asio::awaitable<void> {
-    auto env = co_await Env::make(io, srv.config());
+    LimiterOptions long_ttl;
+    long_ttl.lease_ttl = 60s;
+    auto env = co_await Env::make(io, srv.config(), nullptr, nullptr, long_ttl);
     auto wide = policy("lease-wide", 1000, 60s, Algorithm::sliding_counter);
     wide.lease = 16;
     auto narrow = policy("lease-narrow", 1, 60s);
     auto ip = *Key::ip("203.0.113.77");
     auto em = Key::email(unique_scope("lease") + "@example.com");
     cli(srv, "DEL", rkey(ip, wide));
+    auto counted = [&] { return cli(srv, "HGET", rkey(ip, wide), "c"); };
+    co_await away_from_window_end(srv, 60s, 10s);
     auto both = [&]() -> asio::awaitable<Decision> {
       std::vector<Check> c = {{&wide, ip}, {&narrow, em}};
       auto d = co_await env->limiter->check(std::move(c));
       if (!d) throw std::runtime_error("check failed");
       co_return *d;
     };
-    auto first = co_await both();
+    auto first = co_await both();  // a new key: counts this request only
     EXPECT_TRUE(first.allowed);
     EXPECT_EQ(first.results[0].remaining, 999);
-    EXPECT_EQ(cli(srv, "HGET", rkey(ip, wide), "c"), "16");  // 1000 / 16 = 62 fit: 16 reserved
-    for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(counted(), "1");
+    auto second = co_await both();  // asks for 2: granted, then narrow rejects
+    EXPECT_FALSE(second.allowed);
+    EXPECT_FALSE(second.results[0].consumed);
+    EXPECT_EQ(second.results[0].remaining, 999);
+    EXPECT_EQ(counted(), "3");     // 1 + the lease of 2, all unused
+    for (int i = 0; i < 3; ++i) {  // taken from the lease, given back on reject
       auto r = co_await both();
       EXPECT_FALSE(r.allowed);
       EXPECT_FALSE(r.results[0].consumed);
       EXPECT_EQ(r.results[0].remaining, 999);
     }
-    EXPECT_EQ(cli(srv, "HGET", rkey(ip, wide), "c"), "16");
+    EXPECT_EQ(counted(), "3");
     std::vector<Check> only = {{&wide, ip, Mode::check_only}};
     auto w = co_await env->limiter->check(std::move(only));
     CO_ASSERT_TRUE(w);
-    EXPECT_EQ(w->results[0].remaining, 999);  // 1000 - 16 counted + 15 still reserved here
-    auto d = co_await env->limiter->check(wide, ip);
-    CO_ASSERT_TRUE(d);
-    EXPECT_TRUE(d->allowed);
-    EXPECT_EQ(d->results[0].remaining, 998);
-
-    // A 1 s window: the lease of one window is not used in the next.
-    auto fast = policy("lease-fast", 1'000'000, 1s, Algorithm::sliding_counter);
-    fast.lease = 64;
-    auto k = Key::custom(unique_scope("lease-fast"));
-    auto one = co_await env->limiter->check(fast, k);
-    CO_ASSERT_TRUE(one);
-    const std::int64_t window = one->results[0].now_ms / 1000;
-    EXPECT_EQ(cli(srv, "HGET", rkey(k, fast), "c"), "64");
-    long runs = evalsha_calls(srv);
-    auto two = co_await env->limiter->check(fast, k);
-    CO_ASSERT_TRUE(two);
-    if (two->results[0].now_ms / 1000 == window && two->results[0].now_ms % 1000 < 900) {
-      EXPECT_EQ(evalsha_calls(srv), runs);  // admitted by the lease
+    EXPECT_TRUE(w->results[0].allowed);
+    EXPECT_EQ(w->results[0].remaining, 999);  // 1000 - 3 counted + 2 reserved here
+    for (int i = 0; i < 2; ++i) {             // the two reserved units, no script
+      auto d = co_await env->limiter->check(wide, ip);
+      CO_ASSERT_TRUE(d);
+      EXPECT_TRUE(d->allowed);
+      EXPECT_EQ(d->results[0].remaining, 998 - i);
     }
-    co_await co_sleep(std::chrono::milliseconds(1000 - one->results[0].now_ms % 1000 + 20));
-    runs = evalsha_calls(srv);
-    auto three = co_await env->limiter->check(fast, k);
-    CO_ASSERT_TRUE(three);
-    EXPECT_TRUE(three->allowed);
-    EXPECT_EQ(evalsha_calls(srv), runs + 1);  // a new window: a new grant
-    EXPECT_EQ(cli(srv, "HGET", rkey(k, fast), "w"),
-              std::to_string(three->results[0].now_ms / 1000));
-    EXPECT_GT(three->results[0].now_ms / 1000, window);
+    EXPECT_EQ(counted(), "3");
+    auto next = co_await env->limiter->check(wide, ip);  // used up in time: asks for 4
+    CO_ASSERT_TRUE(next);
+    EXPECT_EQ(next->results[0].remaining, 996);
+    EXPECT_EQ(counted(), "7");
+
+    // Expired leases give back what they did not use.
+    LimiterOptions short_ttl;
+    short_ttl.lease_ttl = 300ms;
+    auto quick = co_await Env::make(io, srv.config(), nullptr, nullptr, short_ttl);
+    auto back = policy("lease-back", 1000, 60s, Algorithm::sliding_counter);
+    back.lease = 64;
+    auto k = Key::custom(unique_scope("lease-back"));
+    auto counted_k = [&] { return std::stoll(cli(srv, "HGET", rkey(k, back), "c")); };
+    co_await away_from_window_end(srv, 60s, 10s);
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 4; ++i) CO_ASSERT_TRUE(co_await quick->limiter->check(back, k));
+    const bool in_time = std::chrono::steady_clock::now() - t0 < 250ms;
+    if (in_time) {
+      EXPECT_EQ(counted_k(), 7);  // 1, then 2 (one used), then 4: 3 reserved
+    }
+    co_await co_sleep(400ms);  // the lease expires
+    auto fifth = co_await quick->limiter->check(back, k);
+    CO_ASSERT_TRUE(fifth);
+    EXPECT_TRUE(fifth->allowed);
+    if (in_time) {
+      EXPECT_EQ(counted_k(), 5);  // 3 given back, then this request alone
+    }
+    std::vector<Check> peek = {{&back, k, Mode::check_only}};
+    auto pk = co_await quick->limiter->check(std::move(peek));
+    CO_ASSERT_TRUE(pk);
+    EXPECT_EQ(pk->results[0].remaining, 995);  // 5 admitted, whatever is reserved
+    EXPECT_LE(counted_k(), 5 + 63);
+    co_await quick->close();
     co_await env->close();
   });
 }
