@@ -1,4 +1,5 @@
 #include <jeweler/redis/client.hpp>
+#include <jeweler/redis/detail/cluster_client.hpp>
 #include <jeweler/redis/detail/standalone_client.hpp>
 
 namespace jeweler::redis {
@@ -114,8 +115,7 @@ asio::awaitable<Result<Reply>> Client::eval(const Script& script, std::vector<st
 }
 
 std::unique_ptr<Client> make_client(asio::any_io_executor ex, Config cfg) {
-  if (cfg.mode == Mode::cluster)
-    throw ConfigError("REDIS_CLUSTER_NODES: Redis Cluster mode is not supported by this build yet");
+  if (cfg.mode == Mode::cluster) return detail::make_cluster_client(ex, std::move(cfg));
   return std::make_unique<StandaloneHandle>(ex, std::move(cfg));
 }
 

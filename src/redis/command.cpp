@@ -44,6 +44,36 @@ std::string_view Command::name() const noexcept {
   return std::string_view(body_).substr(pos + 2, name_len_);
 }
 
+std::string_view Command::at(std::size_t i) const noexcept {
+  std::string_view b(body_);
+  std::size_t pos = 0;
+  for (std::size_t k = 0; k < argc_ && pos < b.size(); ++k) {
+    // "$<len>\r\n<bytes>\r\n"
+    const auto eol = b.find("\r\n", pos);
+    if (eol == std::string_view::npos || b[pos] != '$') return {};
+    std::size_t len = 0;
+    std::from_chars(b.data() + pos + 1, b.data() + eol, len);
+    if (k == i) return b.substr(eol + 2, len);
+    pos = eol + 2 + len + 2;
+  }
+  return {};
+}
+
+std::uint16_t key_slot(std::string_view key) noexcept {
+  if (auto open = key.find('{'); open != std::string_view::npos) {
+    auto close = key.find('}', open + 1);
+    if (close != std::string_view::npos && close > open + 1)
+      key = key.substr(open + 1, close - open - 1);
+  }
+  std::uint16_t crc = 0;  // CRC16/XMODEM: polynomial 0x1021, initial value 0
+  for (unsigned char ch : key) {
+    crc = static_cast<std::uint16_t>(crc ^ (ch << 8));
+    for (int bit = 0; bit < 8; ++bit)
+      crc = static_cast<std::uint16_t>(crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1);
+  }
+  return crc & 16383;
+}
+
 std::string Command::wire() const {
   std::string out;
   out.reserve(body_.size() + 16);

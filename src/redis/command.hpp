@@ -44,6 +44,8 @@ class Command {
   const std::string& body() const noexcept { return body_; }
   /// The first argument (command name), for logs and metrics.
   std::string_view name() const noexcept;
+  /// Argument i (0 = the name); empty past the end.
+  std::string_view at(std::size_t i) const noexcept;
   /// Complete RESP encoding ("*N\r\n" + body).
   std::string wire() const;
   /// For an EVALSHA of `s` (as built by Pipeline::add_eval / Client::eval):
@@ -74,6 +76,12 @@ class Pipeline {
     scripts_.push_back(nullptr);
     return *this;
   }
+  /// A command taken from another pipeline with its script (script_at).
+  Pipeline& add(Command c, const Script* s) {
+    commands_.push_back(std::move(c));
+    scripts_.push_back(s);
+    return *this;
+  }
   /// EVALSHA of a registered script; Client::exec reruns it with EVAL when the
   /// server answers NOSCRIPT (scripts flushed, failover, restart).
   Pipeline& add_eval(const Script& s, std::initializer_list<std::string_view> keys,
@@ -91,5 +99,10 @@ class Pipeline {
   std::vector<Command> commands_;
   std::vector<const Script*> scripts_;  // per command: the script of an EVALSHA, else null
 };
+
+/// The Redis Cluster hash slot (0..16383) of a key: CRC16 (XMODEM) of the key,
+/// or of its hash tag (the text between the first '{' and the next '}', when
+/// not empty), modulo 16384.
+std::uint16_t key_slot(std::string_view key) noexcept;
 
 }  // namespace jeweler::redis

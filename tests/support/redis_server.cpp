@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <stdexcept>
 #include <thread>
 
@@ -85,11 +86,36 @@ std::uint16_t RedisServer::free_port() {
   return ntohs(addr.sin_port);
 }
 
+namespace {
+
+bool port_free(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(port);
+  bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+/// A port p <= 55535 with p and p + 10000 (Redis Cluster's bus) both free.
+std::uint16_t free_cluster_port() {
+  std::mt19937 rng(std::random_device{}());
+  for (int i = 0; i < 1000; ++i) {
+    auto p = static_cast<std::uint16_t>(20000 + rng() % 35000);
+    if (port_free(p) && port_free(static_cast<std::uint16_t>(p + 10000))) return p;
+  }
+  throw std::runtime_error("no free port pair for a cluster node");
+}
+
+}  // namespace
+
 RedisServer::RedisServer(RedisServerOptions opts) : opts_(std::move(opts)) {
   std::string tmpl = (fs::temp_directory_path() / "jeweler-redis-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
   dir_ = tmpl;
-  if (!opts_.tls_only) port_ = free_port();
+  if (!opts_.tls_only) port_ = opts_.cluster_bus ? free_cluster_port() : free_port();
   if (opts_.tls || opts_.tls_only) {
     tls_port_ = free_port();
     make_certs();

@@ -23,6 +23,7 @@ struct RedisServerOptions {
   std::vector<std::string> acl_users;   // lines for --user, e.g. "app on >pw ~* +@all"
   std::vector<std::string> extra_args;  // more redis-server --options
   bool appendonly = true;               // persistence so restart() keeps data
+  bool cluster_bus = false;             // pick a port whose +10000 (cluster bus) is free too
   // Not empty: a Sentinel (redis-server <dir>/sentinel.conf --sentinel) with
   // these configuration lines, e.g. "sentinel monitor m 127.0.0.1 6379 1".
   std::vector<std::string> sentinel_conf;
