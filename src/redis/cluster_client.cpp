@@ -21,6 +21,7 @@ namespace {
 
 constexpr std::size_t kSlots = 16384;
 constexpr int kMaxRedirects = 5;
+constexpr std::chrono::milliseconds kMinRefreshGap{100};
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -130,11 +131,15 @@ class Core : public std::enable_shared_from_this<Core> {
   }
 
   asio::awaitable<Result<std::vector<Reply>>> exec(Pipeline p, ExecOptions opts) {
+    auto self = shared_from_this();  // the handle may go while this waits
     if (p.empty()) co_return std::vector<Reply>{};
     if (stopping_) co_return make_error_code(errc::shutting_down);
     const auto timeout = opts.timeout.count() > 0 ? opts.timeout : cfg_.command_timeout;
-    if (!table_ok_ && !co_await wait_until([this] { return table_ok_ || stopping_; }, timeout))
-      co_return make_error_code(errc::unavailable);
+    // Before the first table (start-up) commands wait for it; later a slot
+    // without a master fails at once (below) and the rest keeps working.
+    if (!table_loaded_ &&
+        !co_await wait_until([this] { return table_loaded_ || stopping_; }, timeout))
+      co_return make_error_code(stopping_ ? errc::shutting_down : errc::unavailable);
     const std::size_t n = p.size();
     std::vector<Client*> target(n, nullptr);
     for (std::size_t i = 0; i < n; ++i) {
@@ -161,29 +166,37 @@ class Core : public std::enable_shared_from_this<Core> {
       }
       auto r = co_await node->exec(std::move(part), opts);
       if (!r) {
-        if (is_unavailable(r.error())) request_refresh();  // a failover, maybe
+        if (r.error() != make_error_code(errc::shutting_down)) request_refresh();  // failover?
         co_return r.error();
       }
       for (std::size_t k = 0; k < where.size() && k < r->size(); ++k)
         out[where[k]] = std::move((*r)[k]);
     }
+    std::vector<Client*> answered = std::move(target);  // who gave out[i]
     // Redirections: the command did not run where it was sent.
     for (std::size_t i = 0; i < n; ++i) {
       for (int hop = 0; hop < kMaxRedirects; ++hop) {
         auto d = parse_redirect(out[i]);
         if (!d) break;
+        // "MOVED 3999 :6381": the host of the node that answered.
+        if (d->host.empty()) d->host = answered[i]->config().endpoint.host;
         Client* node = node_at(d->host, d->port);
         Pipeline again;
         if (d->ask) {
+          // ASKING holds for the next command only: a script goes as EVAL,
+          // so that a node without it cached cannot answer NOSCRIPT.
           again.add(Command::make("ASKING"));
+          const Script* script = p.script_at(i);
+          again.add(script ? p.commands()[i].as_eval(*script) : p.commands()[i]);
         } else {
           slots_[d->slot] = node;
           request_refresh();
+          again.add(p.commands()[i], p.script_at(i));
         }
-        again.add(p.commands()[i], p.script_at(i));
         auto r = co_await node->exec(std::move(again), opts);
         if (!r) co_return r.error();
         out[i] = std::move(r->back());
+        answered[i] = node;
       }
     }
     co_return out;
@@ -213,11 +226,13 @@ class Core : public std::enable_shared_from_this<Core> {
   const Config& config() const noexcept { return cfg_; }
 
   asio::awaitable<void> shutdown(std::chrono::milliseconds deadline) {
+    auto self = shared_from_this();
     stop();
     for (auto& [addr, node] : nodes_) co_await node->shutdown(deadline);
   }
 
   asio::awaitable<bool> wait_ready(std::chrono::milliseconds timeout) {
+    auto self = shared_from_this();
     co_return co_await wait_until([this] { return health().up(); }, timeout);
   }
 
@@ -299,6 +314,7 @@ class Core : public std::enable_shared_from_this<Core> {
       if (stopping_) co_return false;
       Command cmd = Command::make("CLUSTER", "SLOTS");
       auto r = co_await c->exec(std::move(cmd), opts);
+      if (stopping_) co_return false;
       if (!r) continue;
       if (!r->is_array()) {
         why = "CLUSTER SLOTS: " + to_debug_string(*r);  // e.g. cluster support disabled
@@ -329,6 +345,7 @@ class Core : public std::enable_shared_from_this<Core> {
         continue;
       }
       slots_ = std::move(table);
+      table_loaded_ = true;
       table_ok_ = covered == kSlots;
       last_error_ = table_ok_ ? "" : std::to_string(kSlots - covered) + " slots have no master";
       co_return table_ok_;
@@ -338,8 +355,18 @@ class Core : public std::enable_shared_from_this<Core> {
   }
 
   asio::awaitable<void> run() {
+    auto self = shared_from_this();
     unsigned attempt = 0;
+    boost::system::error_code ec;
+    std::chrono::steady_clock::time_point last{};
     while (!stopping_) {
+      // At most one CLUSTER SLOTS per 100 ms, however many requests ask.
+      while (!stopping_ && std::chrono::steady_clock::now() - last < kMinRefreshGap) {
+        timer_.expires_at(last + kMinRefreshGap);
+        co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (stopping_) break;
+      last = std::chrono::steady_clock::now();
       refresh_now_ = false;
       const bool complete = co_await refresh();
       if (stopping_) break;
@@ -353,12 +380,13 @@ class Core : public std::enable_shared_from_this<Core> {
         spdlog::warn("redis cluster: not ready: {}",
                      last_error_.empty() ? "a master is unreachable" : last_error_);
       attempt = healthy ? 0 : attempt + 1;
-      if (refresh_now_) continue;
-      auto wait = healthy ? std::chrono::milliseconds(30'000)
-                          : std::chrono::milliseconds(
-                                std::min<std::int64_t>(2000, 100LL << std::min(attempt, 5u)));
+      // A refresh asked for meanwhile (MOVED, a failed master) waits 100 ms
+      // at least: failing requests must not turn into a CLUSTER SLOTS storm.
+      auto wait = refresh_now_ ? kMinRefreshGap
+                  : healthy    ? std::chrono::milliseconds(30'000)
+                               : std::chrono::milliseconds(
+                                     std::min<std::int64_t>(2000, 100LL << std::min(attempt, 5u)));
       timer_.expires_after(wait);
-      boost::system::error_code ec;
       co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
   }
@@ -374,7 +402,8 @@ class Core : public std::enable_shared_from_this<Core> {
   asio::steady_timer timer_;
   std::map<std::string, std::unique_ptr<Client>> nodes_;  // "host:port"; never erased
   std::vector<Client*> slots_;                            // slot -> its master's client
-  bool table_ok_ = false;
+  bool table_loaded_ = false;                             // a table was read once
+  bool table_ok_ = false;                                 // ... and every slot has a master
   bool ever_ready_ = false;
   bool stopping_ = false;
   bool refresh_now_ = false;

@@ -25,6 +25,17 @@ RedisCluster& shared_cluster() {
   return cluster;
 }
 
+/// Redirections the masters have answered so far (INFO errorstats).
+long moved_replies(RedisCluster& c) {
+  long n = 0;
+  for (auto& node : c.nodes) {
+    auto info = node->cli({"INFO", "errorstats"});
+    auto at = info.find("errorstat_MOVED:count=");
+    if (at != std::string::npos) n += std::stol(info.substr(at + 22));
+  }
+  return n;
+}
+
 ExecOptions idempotent() {
   ExecOptions o;
   o.idempotent = true;
@@ -37,10 +48,12 @@ TEST(RedisClusterSlots, KeySlotMatchesTheServer) {
   EXPECT_EQ(key_slot("123456789"), 12739);  // the CRC16/XMODEM check value 0x31C3
   EXPECT_EQ(key_slot("foo"), 12182);
   EXPECT_EQ(key_slot("{user1000}.following"), key_slot("{user1000}.followers"));
-  EXPECT_EQ(key_slot("foo{}{bar}"), key_slot("foo{}{bar}"));  // empty tag: the whole key
-  EXPECT_NE(key_slot("foo{}{bar}"), key_slot("bar"));
+  EXPECT_NE(key_slot("foo{}{bar}"), key_slot("bar"));  // empty tag: the whole key
   EXPECT_EQ(key_slot("foo{{bar}}zap"), key_slot("{bar"));
   auto& c = shared_cluster();
+  for (std::string key :
+       {"foo{}{bar}", "foo{{bar}}zap", "{user1000}.following", "a{b}c{d}", "}{x}"})
+    EXPECT_EQ(std::to_string(key_slot(key)), c.nodes[0]->cli({"CLUSTER", "KEYSLOT", key})) << key;
   std::mt19937 rng(7);
   for (int i = 0; i < 40; ++i) {
     std::string key =
@@ -58,6 +71,7 @@ TEST(RedisCluster, RoutesKeysPipelinesAndScriptsAcrossMasters) {
     EXPECT_EQ(h.mode, Mode::cluster);
     EXPECT_TRUE(h.up());
 
+    const long moved_before = moved_replies(cluster);
     // Single commands: 300 keys land on every master, each where it belongs.
     for (int i = 0; i < 300; ++i) {
       auto r = co_await client->exec(Command::make("SET", "route:" + std::to_string(i), i));
@@ -124,16 +138,21 @@ TEST(RedisCluster, RoutesKeysPipelinesAndScriptsAcrossMasters) {
       for (const auto& k : r->elements[1].elements) found.insert(k.str);
     } while (cursor != "0");
     EXPECT_EQ(found.size(), 20u);
+    // Every command went straight to its master: no redirection was needed.
+    EXPECT_EQ(moved_replies(cluster), moved_before);
     co_await client->shutdown(1s);
   });
 }
 
-TEST(RedisCluster, FollowsAMovedSlotWithoutRestart) {
+// A slot migrates behind the client's back: during the migration the old
+// master answers ASK (the script then runs on the new one, which has never
+// seen it), afterwards MOVED; the client follows both without a restart.
+TEST(RedisCluster, FollowsAskAndMovedWhileASlotMigrates) {
   auto& cluster = shared_cluster();
   run_co([&](asio::io_context& io) -> asio::awaitable<void> {
     auto client = make_client(io.get_executor(), cluster.config());
     CO_ASSERT_TRUE(co_await client->wait_ready(10s));
-    const std::string key = "moving-key";
+    const std::string key = "migrating-key";
     const long slot = key_slot(key);
     auto& from = cluster.node_of_slot(slot);
     test::RedisServer* to = nullptr;
@@ -142,25 +161,28 @@ TEST(RedisCluster, FollowsAMovedSlotWithoutRestart) {
     CO_ASSERT_TRUE(to != nullptr);
     auto warm = co_await client->exec(Command::make("GET", key));  // the table knows `from`
     CO_ASSERT_TRUE(warm);
-    EXPECT_EQ(from.cli({"CLUSTER", "COUNTKEYSINSLOT", std::to_string(slot)}), "0");
-    // Move the (empty) slot to `to` on every node; the client is not told.
-    const auto to_id = to->cli({"CLUSTER", "MYID"});
-    to->cli({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", to_id});
-    for (auto& n : cluster.nodes)
-      if (n.get() != to) n->cli({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", to_id});
-    auto set = co_await client->exec(Command::make("SET", key, "moved"));  // MOVED, then `to`
-    CO_ASSERT_TRUE(set);
-    EXPECT_EQ(set->str, "OK") << to_debug_string(*set);
-    EXPECT_EQ(to->cli({"GET", key}), "moved");
-    auto get = co_await client->exec(Command::make("GET", key));
+    EXPECT_TRUE(warm->is_nil());
+    static const Script set_script("cluster.ask.set", "return redis.call('SET', KEYS[1], ARGV[1])");
+    cluster.start_migration(slot, from, *to);
+    Pipeline p;
+    std::vector<std::string> keys = {key};
+    std::vector<std::string> args = {"asked"};
+    p.add_eval(set_script, keys, args);
+    auto during = co_await client->exec(std::move(p));  // ASK: the script runs on `to`
+    cluster.finish_migration(slot, from, *to);
+    CO_ASSERT_TRUE(during);
+    EXPECT_EQ((*during)[0].str, "OK") << to_debug_string((*during)[0]);
+    EXPECT_EQ(to->cli({"CLUSTER", "COUNTKEYSINSLOT", std::to_string(slot)}), "1");
+    auto get = co_await client->exec(Command::make("GET", key));  // MOVED, then `to`
     CO_ASSERT_TRUE(get);
-    EXPECT_EQ(get->str, "moved");
+    EXPECT_EQ(get->str, "asked") << to_debug_string(*get);
+    auto again = co_await client->exec(Command::make("GET", key));  // straight to `to`
+    CO_ASSERT_TRUE(again);
+    EXPECT_EQ(again->str, "asked");
     // Put the slot back for the other tests.
     CO_ASSERT_TRUE(co_await client->exec(Command::make("DEL", key)));
-    const auto from_id = from.cli({"CLUSTER", "MYID"});
-    from.cli({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", from_id});
-    for (auto& n : cluster.nodes)
-      if (n.get() != &from) n->cli({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", from_id});
+    cluster.start_migration(slot, *to, from);
+    cluster.finish_migration(slot, *to, from);
     co_await client->shutdown(1s);
   });
 }

@@ -47,10 +47,36 @@ class RedisCluster {
   /// REDIS_CLUSTER_NODES for the server: the first node only.
   std::string seeds() const { return "127.0.0.1:" + std::to_string(nodes[0]->port()); }
 
-  /// The node serving `slot`, as node 0 sees it (CLUSTER NODES).
-  RedisServer& node_of_slot(long slot) {
+  /// Moving an empty `slot` from `from` to `to` the way redis-cli does:
+  /// IMPORTING / MIGRATING (the old master then answers ASK for keys it does
+  /// not hold), then NODE, which bumps the epoch; finish waits until every
+  /// node agrees.
+  void start_migration(long slot, RedisServer& from, RedisServer& to) {
+    const auto s = std::to_string(slot);
+    to.cli({"CLUSTER", "SETSLOT", s, "IMPORTING", from.cli({"CLUSTER", "MYID"})});
+    from.cli({"CLUSTER", "SETSLOT", s, "MIGRATING", to.cli({"CLUSTER", "MYID"})});
+  }
+  void finish_migration(long slot, RedisServer& from, RedisServer& to) {
+    const auto s = std::to_string(slot);
+    const auto to_id = to.cli({"CLUSTER", "MYID"});
+    to.cli({"CLUSTER", "SETSLOT", s, "NODE", to_id});
+    from.cli({"CLUSTER", "SETSLOT", s, "NODE", to_id});
+    for (auto& n : nodes)
+      if (n.get() != &to && n.get() != &from) n->cli({"CLUSTER", "SETSLOT", s, "NODE", to_id});
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (std::size_t v = 0; v < nodes.size(); ++v) {
+      while (&node_of_slot(slot, v) != &to) {
+        if (std::chrono::steady_clock::now() > deadline)
+          throw std::runtime_error("the cluster did not agree on slot " + s);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+  }
+
+  /// The node serving `slot`, as node `viewer` sees it (CLUSTER NODES).
+  RedisServer& node_of_slot(long slot, std::size_t viewer = 0) {
     auto myid = [](RedisServer& n) { return n.cli({"CLUSTER", "MYID"}); };
-    auto shards = nodes[0]->cli({"CLUSTER", "NODES"});
+    auto shards = nodes[viewer]->cli({"CLUSTER", "NODES"});
     for (auto& n : nodes) {
       auto id = myid(*n);
       auto at = shards.find(id);
