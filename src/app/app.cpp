@@ -220,6 +220,9 @@ int App::run() {
   };
 
   // The start-up line: where it listens, which Redis (mode, address).
+  const std::string url_host = cfg.http.host.find(':') != std::string::npos
+                                   ? "[" + cfg.http.host + "]"  // IPv6 in a URL
+                                   : cfg.http.host;
   std::string redis_desc =
       fmt::format("{} {}", redis::to_string(cfg.redis.mode), cfg.redis.describe());
   if (I.origin.embedded)
@@ -228,7 +231,7 @@ int App::run() {
       "{{\"msg\":\"jeweler-server {} listening on http://{}:{} ({} threads), redis {}\","
       "\"host\":\"{}\",\"port\":{},\"threads\":{},\"redisMode\":\"{}\",\"redisAddress\":\"{}\","
       "\"redisEmbedded\":{},\"version\":\"{}\"}}",
-      version(), cfg.http.host, server.port(), n, redis_desc, cfg.http.host, server.port(), n,
+      version(), url_host, server.port(), n, redis_desc, cfg.http.host, server.port(), n,
       redis::to_string(cfg.redis.mode), cfg.redis.describe(), I.origin.embedded, version());
   spdlog::default_logger()->flush();
 

@@ -136,10 +136,12 @@ ServerConfig load_config(const std::optional<std::string>& file, Lookup env_in) 
   };
 
   if (auto v = get("HOST")) {
+    // An IP address, or "localhost" (the loopback address, IPv4).
+    std::string host = trim(*v) == "localhost" ? "127.0.0.1" : trim(*v);
     boost::system::error_code ec;
-    boost::asio::ip::make_address(trim(*v), ec);
-    if (ec) bad("HOST", "'" + *v + "' is not an IP address to listen on");
-    c.http.host = trim(*v);
+    boost::asio::ip::make_address(host, ec);
+    if (ec) bad("HOST", "'" + *v + "' is not an IP address (or localhost) to listen on");
+    c.http.host = host;
   }
   c.http.port = static_cast<std::uint16_t>(integer("PORT", 0, 65535, 8080));
   c.http.threads = static_cast<std::size_t>(

@@ -58,6 +58,9 @@ int main(int argc, char** argv) {
       config_file = argv[++i];
     } else if (a.starts_with("--config=")) {
       config_file = a.substr(9);
+    } else if (a == "--config") {
+      std::fprintf(stderr, "jeweler-server: --config needs a FILE\n%s", usage);
+      return 2;
     } else {
       std::fprintf(stderr, "jeweler-server: unknown argument '%s'\n%s", a.c_str(), usage);
       return 2;

@@ -481,6 +481,10 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
       co_await send_error(400, "Malformed request target");
       break;
     }
+    if (req.version == 11 && !parser.get().count(bhttp::field::host)) {
+      co_await send_error(400, "HTTP/1.1 request without a Host header");  // RFC 9112 3.2
+      break;
+    }
     bool close_after = !req.keep_alive;
     std::size_t limit = o.body_limit;
     if (!req.rejection) {

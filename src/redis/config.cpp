@@ -138,6 +138,8 @@ Config Config::from_url(std::string_view url, std::string_view what) {
         std::string(u.host_name().empty() ? u.encoded_host().decode() : u.host_name());
     if (u.host_type() == boost::urls::host_type::ipv6)
       c.endpoint.host = u.host_ipv6_address().to_string();
+    if (u.has_port() && u.port().empty())  // "host:notaport" leaves an empty port
+      bad(what, "the port is not a number 1..65535");
     c.endpoint.port = u.has_port() ? parse_port(u.port(), what) : 6379;
     std::string path(u.path());
     if (!path.empty() && path != "/") {

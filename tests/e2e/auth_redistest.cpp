@@ -430,6 +430,12 @@ TEST_F(AuthE2E, TwoFactorGatesEverythingUntilVerifiedThenRotates) {
   EXPECT_EQ(call(port(), "GET", "/api/auth/sessions", nt).status, 200);
   auto me2 = obj(call(port(), "GET", "/api/auth/me", nt));
   EXPECT_TRUE(me2.at("session").as_object().at("twoFactorVerified").as_bool());
+  // A verified session is not verified (or rotated) again: 409, as for a
+  // user without 2FA; the token stays valid.
+  EXPECT_API_ERROR(
+      call(port(), "POST", verify, nt, json::serialize(json::object{{"code", totp_now()}})), 409,
+      "conflict");
+  EXPECT_EQ(call(port(), "GET", "/api/auth/me", nt).status, 200);
 }
 
 TEST_F(AuthE2E, TwoFactorCodeIsAcceptedOnce) {
@@ -485,6 +491,9 @@ TEST_F(AuthE2E, UserAgentChangeDestroysTheSession) {
   // Every /api response is rate limited and says so (API.md section 3).
   EXPECT_FALSE(hijack.header("x-ratelimit-limit").empty()) << "401 after a user-agent change "
                                                               "bypassed the rate limiter";
+  // The session is gone: its cookie is cleared too.
+  EXPECT_EQ(hijack.header("set-cookie").rfind("sid=;", 0), 0u) << hijack.header("set-cookie");
+  EXPECT_NE(hijack.header("set-cookie").find("Max-Age=0"), std::string::npos);
   // Gone for good, even with the original user agent.
   EXPECT_API_ERROR(
       call(port(), "GET", "/api/auth/me", l.token, {}, {{"User-Agent", "Browser-A/1.0"}}), 401,

@@ -93,6 +93,10 @@ TEST(Config, AliasesAndBadValuesNameTheSetting) {
   EXPECT_NE(bad({{"SESSION_TTL", "forever"}}).find("SESSION_TTL"), std::string::npos);
   EXPECT_NE(bad({{"PORT", "70000"}}).find("PORT"), std::string::npos);
   EXPECT_NE(bad({{"HOST", "not-an-ip"}}).find("HOST"), std::string::npos);
+  EXPECT_EQ(app::load_config(std::nullopt, env_of({{"HOST", "localhost"}})).http.host, "127.0.0.1");
+  EXPECT_EQ(app::load_config(std::nullopt, env_of({{"HOST", "::1"}})).http.host, "::1");
+  EXPECT_NE(bad({{"REDIS_URL", "redis://127.0.0.1:notaport"}}).find("REDIS_URL: the port"),
+            std::string::npos);
   EXPECT_NE(bad({{"COOKIE_SECURE", "maybe"}}).find("COOKIE_SECURE"), std::string::npos);
   EXPECT_NE(bad({{"TRUST_PROXY", "10.0.0.0/8,300.1.1.1"}}).find("TRUST_PROXY"), std::string::npos);
   EXPECT_NE(bad({{"TRUST_PROXY", "10.0.0.0/33"}}).find("TRUST_PROXY"), std::string::npos);

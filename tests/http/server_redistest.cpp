@@ -274,6 +274,19 @@ TEST_F(Server, KeepAliveAndPipeliningInOrder) {
   EXPECT_TRUE(c.closed_by_peer(6s));
 }
 
+TEST_F(Server, Http11RequiresAHostHeader) {
+  Conn c(port_);  // RFC 9112 section 3.2: 400 for an HTTP/1.1 request without Host
+  c.send("GET /health/live HTTP/1.1\r\n\r\n");
+  auto r = c.read_response(5s);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  Conn old(port_);  // HTTP/1.0 has no such rule
+  old.send("GET /health/live HTTP/1.0\r\n\r\n");
+  auto o = old.read_response(5s);
+  ASSERT_TRUE(o);
+  EXPECT_EQ(o->status, 200);
+}
+
 TEST_F(Server, ResponsesLargerThanTheSendBufferArriveWhole) {
   // More than the socket's send buffer takes at once: a client that reads
   // only after a pause gets every byte in order, and the connection serves

@@ -253,6 +253,9 @@ asio::awaitable<http::Response> verify_2fa(Services& s, http::Request& req) {
   if (!user->two_factor_enabled())
     co_return http::Response::make_error(409, "conflict",
                                          "Two-factor authentication is not enabled for this user");
+  if (c.session.two_factor_verified)
+    co_return http::Response::make_error(409, "conflict",
+                                         "This session has already passed two-factor verification");
   auto step = store::crypto::verify_totp(*user->totp_secret, *code, now_ms() / 1000);
   if (!step) {
     co_await count_failure(s, req, c.session.email, limits);

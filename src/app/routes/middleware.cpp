@@ -258,8 +258,12 @@ http::Middleware authorize() {
     if (!c) {
       if (const auto* u = req.context.get<SessionUnavailable>())
         co_return http::Response::from_error(u->error);
-      if (req.context.get<SessionEndedByClientChange>())
-        co_return unauthorized("Session ended: the client changed");
+      if (req.context.get<SessionEndedByClientChange>()) {
+        // The session is gone: a cookie naming it is cleared too.
+        auto res = unauthorized("Session ended: the client changed");
+        res.headers.add("Set-Cookie", "sid=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+        co_return res;
+      }
       co_return unauthorized();
     }
     if (!c->session.two_factor_verified && !o->allow_unverified_2fa)
