@@ -187,6 +187,47 @@ TEST(RedisCluster, FollowsAskAndMovedWhileASlotMigrates) {
   });
 }
 
+// A master dies (kill -9): its replica is promoted by the cluster, and the
+// client finds it through the slot table refresh, with no restart.
+TEST(RedisClusterFailover, FollowsAPromotedReplicaWithoutRestart) {
+  RedisCluster cluster(3, 1);
+  run_co(
+      [&](asio::io_context& io) -> asio::awaitable<void> {
+        auto client = make_client(io.get_executor(), cluster.config());
+        CO_ASSERT_TRUE(co_await client->wait_ready(20s));
+        const std::string key = "failover-key";
+        auto first = co_await client->exec(Command::make("SET", key, "before"));
+        CO_ASSERT_TRUE(first);
+        EXPECT_EQ(first->str, "OK");
+        auto& master = cluster.node_of_slot(key_slot(key));
+        master.kill9();
+        ExecOptions quick;
+        quick.timeout = 500ms;
+        bool written = false;
+        int failures = 0;
+        const auto deadline = std::chrono::steady_clock::now() + 40s;
+        while (!written && std::chrono::steady_clock::now() < deadline) {
+          auto r = co_await client->exec(Command::make("SET", key, "after"), quick);
+          if (r && r->is_string() && r->str == "OK") {
+            written = true;
+          } else {
+            ++failures;  // until the cluster has promoted the replica
+            co_await test::co_sleep(100ms);
+          }
+        }
+        EXPECT_TRUE(written) << "no write succeeded within 40 s of the master's death";
+        CO_ASSERT_TRUE(written);
+        EXPECT_GT(failures, 0);  // the old master was really gone for a while
+        auto get = co_await client->exec(Command::make("GET", key));
+        CO_ASSERT_TRUE(get);
+        EXPECT_EQ(get->str, "after");
+        EXPECT_TRUE(co_await client->wait_ready(10s));  // every slot served again
+        EXPECT_TRUE(client->health().up());
+        co_await client->shutdown(1s);
+      },
+      120s);
+}
+
 TEST(RedisCluster, ConfigErrors) {
   asio::io_context io;
   auto cfg = shared_cluster().config();

@@ -1,7 +1,7 @@
-// Test harness: a Redis Cluster of three masters (no replicas), each a private
-// redis-server of the harness with cluster mode on, joined with
+// Test harness: a Redis Cluster of three masters (by default no replicas),
+// each a private redis-server of the harness with cluster mode on, joined with
 // `redis-cli --cluster create`. Waits until every node reports
-// cluster_state:ok.
+// cluster_state:ok and every replica is in sync with its master.
 #pragma once
 
 #include "redis_server.hpp"
@@ -17,24 +17,35 @@ namespace jeweler::test {
 
 class RedisCluster {
  public:
-  explicit RedisCluster(int masters = 3) {
-    for (int i = 0; i < masters; ++i)
+  explicit RedisCluster(int masters = 3, int replicas = 0) {
+    for (int i = 0; i < masters * (1 + replicas); ++i)
       nodes.push_back(std::make_unique<RedisServer>(RedisServerOptions{
           .extra_args = {"--cluster-enabled", "yes", "--cluster-node-timeout", "2000"},
           .appendonly = false,
           .cluster_bus = true}));
     std::vector<std::string> create = {"--cluster", "create"};
     for (const auto& n : nodes) create.push_back("127.0.0.1:" + std::to_string(n->port()));
-    create.push_back("--cluster-yes");
+    create.insert(create.end(), {"--cluster-replicas", std::to_string(replicas), "--cluster-yes"});
     nodes[0]->cli(create);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    for (const auto& n : nodes) {
-      while (n->cli({"CLUSTER", "INFO"}).find("cluster_state:ok") == std::string::npos) {
+    auto wait = [&](const char* what, auto done) {
+      while (!done()) {
         if (std::chrono::steady_clock::now() > deadline)
-          throw std::runtime_error("redis cluster did not reach cluster_state:ok");
+          throw std::runtime_error(std::string("redis cluster: ") + what);
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
-    }
+    };
+    for (const auto& n : nodes)
+      wait("no cluster_state:ok", [&] {
+        return n->cli({"CLUSTER", "INFO"}).find("cluster_state:ok") != std::string::npos;
+      });
+    wait("replicas not in sync", [&] {
+      int synced = 0;
+      for (const auto& n : nodes)
+        if (n->cli({"INFO", "replication"}).find("master_link_status:up") != std::string::npos)
+          ++synced;
+      return synced == masters * replicas;
+    });
   }
 
   /// A client config in cluster mode with only the first node as its seed.
@@ -79,7 +90,10 @@ class RedisCluster {
     auto shards = nodes[viewer]->cli({"CLUSTER", "NODES"});
     for (auto& n : nodes) {
       auto id = myid(*n);
-      auto at = shards.find(id);
+      // The line that starts with the id (a replica's line names its master too).
+      auto at = shards.rfind(id, 0) == 0 ? 0 : shards.find("\n" + id);
+      if (at == std::string::npos) continue;
+      if (at != 0) ++at;
       auto eol = shards.find('\n', at);
       std::string line = shards.substr(at, eol == std::string::npos ? std::string::npos : eol - at);
       // "... master - 0 0 1 connected 0-5460"
