@@ -137,7 +137,8 @@ ServerConfig load_config(const std::optional<std::string>& file, Lookup env_in) 
 
   if (auto v = get("HOST")) {
     // An IP address, or "localhost" (the loopback address, IPv4).
-    std::string host = trim(*v) == "localhost" ? "127.0.0.1" : trim(*v);
+    std::string host = trim(*v);
+    if (host == "localhost") host = "127.0.0.1";
     boost::system::error_code ec;
     boost::asio::ip::make_address(host, ec);
     if (ec) bad("HOST", "'" + *v + "' is not an IP address (or localhost) to listen on");

@@ -355,7 +355,7 @@ Limiter::PendingCheck Limiter::prepare(std::vector<Check> checks, std::optional<
       ask = 1;  // a key not seen yet: count this request only
       if (auto it = leases_.find(key); it != leases_.end()) {
         auto& l = it->second;
-        if (l.left > 0 && l.until_ms > steady) {
+        if (l.usable_at(steady)) {
           --l.left;
           ++l.used;
           LimitResult r;
@@ -423,9 +423,7 @@ Limiter::PendingCheck Limiter::prepare(std::vector<Check> checks, std::optional<
 
 detail::Lease* Limiter::usable_lease(const std::string& key, std::int64_t steady_ms) {
   auto it = leases_.find(key);
-  if (it == leases_.end() || it->second.left <= 0 || it->second.until_ms <= steady_ms)
-    return nullptr;
-  return &it->second;
+  return it != leases_.end() && it->second.usable_at(steady_ms) ? &it->second : nullptr;
 }
 
 void Limiter::keep_lease(const std::string& key, const Policy& p, std::int64_t ask,
@@ -453,7 +451,7 @@ void Limiter::keep_lease(const std::string& key, const Policy& p, std::int64_t a
     it = leases_.emplace(key, detail::Lease{}).first;
   }
   auto& l = it->second;
-  const bool merge = l.left > 0 && l.until_ms > steady && l.granted_at_ms / win == r.now_ms / win;
+  const bool merge = l.usable_at(steady) && l.granted_at_ms / win == r.now_ms / win;
   if (!merge) {  // a concurrent grant's usable units are added; others were given back or lost
     l.left = 0;
     l.used = 0;

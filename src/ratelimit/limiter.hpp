@@ -72,6 +72,9 @@ struct Lease {
   std::int64_t reset_at_ms = 0;  // Redis clock
   std::int64_t offset_ms = 0;    // Redis clock minus steady clock, when the check was sent
   std::int64_t until_ms = 0;     // steady clock: usable before this
+
+  /// Units left and not expired at steady time `steady_ms`.
+  bool usable_at(std::int64_t steady_ms) const noexcept { return left > 0 && until_ms > steady_ms; }
 };
 }  // namespace detail
 

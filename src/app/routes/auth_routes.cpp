@@ -33,12 +33,6 @@ std::string session_cookie(const Shared& sh, const std::string& token, const ses
   return c;
 }
 
-std::string clear_cookie(const Shared& sh) {
-  std::string c = "sid=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0";
-  if (sh.cookie_secure) c += "; Secure";
-  return c;
-}
-
 http::Response issued(const Shared& sh, const session::IssuedSession& is) {
   boost::json::object o;
   o["token"] = is.token;

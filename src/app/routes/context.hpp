@@ -158,6 +158,8 @@ void set_x_cache(http::Response& res, bool hit);
 
 /// Current Unix time in ms (wall clock).
 std::int64_t now_ms();
+/// The Set-Cookie value that removes the `sid` cookie (same flags as when set).
+std::string clear_cookie(const Shared& sh);
 
 /// A route handler of the form `awaitable<Response> fn(Services&, Request&)`
 /// bound to this thread's services.

@@ -250,8 +250,8 @@ http::Middleware rate_limit(Services& s) {
   };
 }
 
-http::Middleware authorize() {
-  return [](http::Request& req, http::Next next) -> asio::awaitable<http::Response> {
+http::Middleware authorize(std::shared_ptr<const Shared> shared) {
+  return [shared](http::Request& req, http::Next next) -> asio::awaitable<http::Response> {
     const auto* o = route_options(req);
     if (!o || !o->auth_required) co_return co_await next(req);
     const auto* c = req.context.get<Caller>();
@@ -261,7 +261,7 @@ http::Middleware authorize() {
       if (req.context.get<SessionEndedByClientChange>()) {
         // The session is gone: a cookie naming it is cleared too.
         auto res = unauthorized("Session ended: the client changed");
-        res.headers.add("Set-Cookie", "sid=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+        res.headers.add("Set-Cookie", clear_cookie(*shared));
         co_return res;
       }
       co_return unauthorized();
@@ -293,7 +293,7 @@ http::Response outcome_response(const ratelimit::Outcome& o) {
 void install_middleware(ThreadContext& t, Services& s) {
   t.slots.authenticate = authenticate(s);
   t.slots.rate_limit = rate_limit(s);
-  t.slots.extra.push_back(authorize());
+  t.slots.extra.push_back(authorize(s.shared));
 }
 
 }  // namespace jeweler::app::routes

@@ -25,6 +25,12 @@ const Prefetch* Services::prefetch_for(const http::Request& req) const {
   return nullptr;
 }
 
+std::string clear_cookie(const Shared& sh) {
+  std::string c = "sid=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0";
+  if (sh.cookie_secure) c += "; Secure";
+  return c;
+}
+
 const Caller& caller(const http::Request& req) {
   const auto* c = req.context.get<Caller>();
   // Only reachable through a route registered without auth_required: a bug.
