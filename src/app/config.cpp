@@ -2,6 +2,7 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -36,6 +37,7 @@ const std::vector<std::string>& known_keys() {
         // Sessions
         "SESSION_TTL", "JWT_EXPIRES_IN", "SESSION_MAX_LIFETIME", "JWT_REFRESH_EXPIRES_IN",
         "SESSION_MAX_PER_USER", "SESSION_ACTIVITY_INTERVAL", "COOKIE_SECURE",
+        "SESSION_2FA_PENDING_TTL", "LOG_HASH_KEY",
         // Server
         "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL", "HOST", "PORT", "TRUST_PROXY", "DATABASE_PATH",
         "DATABASE_BUSY_TIMEOUT_MS", "BODY_LIMIT_BYTES", "UPLOAD_LIMIT_BYTES",
@@ -77,6 +79,48 @@ std::map<std::string, std::string, std::less<>> parse_config_file(const std::str
     if (out.count(key)) bad(key, "set twice in " + path);
     out[key] = value;
   }
+  return out;
+}
+
+std::optional<std::string> decode_key_text(std::string_view text) {
+  std::string t = trim(text);
+  auto hexval = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  bool hex = !t.empty() && t.size() % 2 == 0 &&
+             std::all_of(t.begin(), t.end(), [&](char c) { return hexval(c) >= 0; });
+  if (hex) {
+    for (std::size_t i = 0; i < t.size(); i += 2)
+      out += static_cast<char>(hexval(t[i]) * 16 + hexval(t[i + 1]));
+  } else {
+    auto b64 = [](char c) -> int {
+      if (c >= 'A' && c <= 'Z') return c - 'A';
+      if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+      if (c >= '0' && c <= '9') return c - '0' + 52;
+      if (c == '+' || c == '-') return 62;
+      if (c == '/' || c == '_') return 63;
+      return -1;
+    };
+    while (!t.empty() && t.back() == '=') t.pop_back();
+    std::uint32_t acc = 0;
+    int bits = 0;
+    for (char c : t) {
+      int v = b64(c);
+      if (v < 0) return std::nullopt;
+      acc = (acc << 6) | static_cast<std::uint32_t>(v);
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        out += static_cast<char>((acc >> bits) & 0xFF);
+      }
+    }
+    if (t.size() % 4 == 1) return std::nullopt;
+  }
+  if (out.size() < 16 || out.size() > 64) return std::nullopt;
   return out;
 }
 
@@ -169,6 +213,13 @@ ServerConfig load_config(const std::optional<std::string>& file, Lookup env_in) 
       duration("SESSION_MAX_LIFETIME", "JWT_REFRESH_EXPIRES_IN", c.session_max_lifetime);
   c.session_max_per_user = static_cast<int>(integer("SESSION_MAX_PER_USER", 1, 1000, 10));
   c.cookie_secure = boolean("COOKIE_SECURE", true);
+  c.session_2fa_pending_ttl =
+      duration("SESSION_2FA_PENDING_TTL", nullptr, c.session_2fa_pending_ttl);
+  if (auto v = get("LOG_HASH_KEY")) {
+    c.log_hash_key = decode_key_text(*v);
+    if (!c.log_hash_key)
+      bad("LOG_HASH_KEY", "must be 16 to 64 bytes in hex or base64 (e.g. openssl rand -hex 32)");
+  }
 
   if (auto v = get("TRUST_PROXY")) {
     std::string_view list = *v;

@@ -36,6 +36,11 @@ struct ServerConfig {
   std::string database_path = "./var/jeweler.db";  // DATABASE_PATH
   std::int64_t rate_limit_window_ms = 900000;      // RATE_LIMIT_WINDOW_MS
   std::int64_t rate_limit_max_requests = 100;      // RATE_LIMIT_MAX_REQUESTS
+  std::chrono::milliseconds session_2fa_pending_ttl{5min};  // SESSION_2FA_PENDING_TTL
+  /// LOG_HASH_KEY (the decoded bytes): key of the digest that names an email
+  /// address in logs. Unset: generated once into the data directory
+  /// (log-hash.key, 0600) and reused.
+  std::optional<std::string> log_hash_key;
   bool test_routes = false;  // JEWELER_TEST_ROUTES=1: test-only routes (never in production)
   bool demo_data = false;    // --demo-data
   std::optional<std::string> config_file;  // --config FILE
@@ -56,6 +61,11 @@ std::map<std::string, std::string, std::less<>> parse_config_file(const std::str
 
 /// Loads and validates everything. `env` defaults to the process environment.
 ServerConfig load_config(const std::optional<std::string>& file, Lookup env = {});
+
+/// A secret given as text: hex (an even number of [0-9a-fA-F]) or base64
+/// (standard or URL alphabet, padding optional), decoded; std::nullopt when
+/// it is neither or decodes to fewer than 16 or more than 64 bytes.
+std::optional<std::string> decode_key_text(std::string_view text);
 
 /// Checks "a.b.c.d[/n]" or IPv6 "x::y[/n]"; throws ConfigError naming `what`.
 void validate_cidr(std::string_view cidr, std::string_view what);

@@ -1,10 +1,10 @@
+#include <jeweler/app/config.hpp>
 #include <jeweler/app/embedded_redis.hpp>
+#include <jeweler/core/private_files.hpp>
 
 #include <spdlog/spdlog.h>
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -70,26 +70,13 @@ bool ping(int fd, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
-bool redis_answers_on_default_port(std::chrono::milliseconds timeout) {
-  sockaddr_in v4{};
-  v4.sin_family = AF_INET;
-  v4.sin_port = htons(6379);
-  v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  int fd = connect_with_timeout(reinterpret_cast<sockaddr*>(&v4), sizeof v4, AF_INET, timeout);
-  if (fd < 0) {
-    sockaddr_in6 v6{};
-    v6.sin6_family = AF_INET6;
-    v6.sin6_port = htons(6379);
-    v6.sin6_addr = in6addr_loopback;
-    fd = connect_with_timeout(reinterpret_cast<sockaddr*>(&v6), sizeof v6, AF_INET6, timeout);
-  }
-  if (fd < 0) return false;
-  ::close(fd);
-  return true;  // something accepts on 6379: the configured default is used as is
+bool use_embedded_redis(const ServerConfig& cfg) noexcept {
+  return !cfg.redis_configured;
 }
 
 EmbeddedRedis::EmbeddedRedis(std::string dir) {
-  fs::create_directories(dir);
+  if (auto ec = files::make_private_dirs(dir))
+    throw std::runtime_error("cannot create the data directory " + dir + ": " + ec.message());
   dir_ = fs::absolute(dir).lexically_normal().string();
   socket_ = dir_ + "/redis.sock";
   log_ = dir_ + "/redis.log";
@@ -129,6 +116,9 @@ pid_t EmbeddedRedis::spawn() {
       ::dup2(devnull, 2);
     }
     ::close_range(3, ~0U, 0);  // no inherited listening sockets or client connections
+    // Its files (AOF, RDB, log, pid file) readable by this user only,
+    // whatever the umask the server was started with.
+    ::umask(077);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);

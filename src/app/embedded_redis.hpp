@@ -1,9 +1,13 @@
-// The embedded default (API.md section 6): when no Redis is configured and
-// nothing answers on localhost:6379, jeweler-server runs a private
-// redis-server child with persistence on (AOF + RDB), its data dir and unix
-// socket under the data directory (the folder of DATABASE_PATH, ./var/ by
-// default). A supervisor thread notices if the child dies and restarts it
-// (with backoff); stop() shuts it down cleanly (SIGTERM: it saves, then exits).
+// The embedded default (API.md section 6): when no Redis is configured (no
+// REDIS_* connection variable), jeweler-server ALWAYS runs a private
+// redis-server child: it never adopts whatever happens to listen on
+// localhost:6379 (a local user could run a Redis there first and forge
+// sessions). The child listens on a unix socket only (mode 0700, no TCP
+// port), with persistence on (AOF + RDB); its data dir and socket are under
+// the data directory (the folder of DATABASE_PATH, ./var/ by default), which
+// is created 0700, and it runs with umask 077 so that its files are 0600. A
+// supervisor thread notices if the child dies and restarts it (with
+// backoff); stop() shuts it down cleanly (SIGTERM: it saves, then exits).
 #pragma once
 
 #include <sys/types.h>
@@ -17,13 +21,16 @@
 
 namespace jeweler::app {
 
-/// True when something accepts a connection on localhost:6379 (127.0.0.1 or
-/// ::1) within `timeout`.
-bool redis_answers_on_default_port(std::chrono::milliseconds timeout);
+struct ServerConfig;
+
+/// The start-up decision: true when no REDIS_* connection variable is set,
+/// whatever listens on localhost:6379 (nothing is probed).
+bool use_embedded_redis(const ServerConfig& cfg) noexcept;
 
 class EmbeddedRedis {
  public:
-  /// `dir`: data directory (created if missing). Does not start anything.
+  /// `dir`: data directory (created 0700 if missing; throws
+  /// std::runtime_error when it cannot be). Does not start anything.
   explicit EmbeddedRedis(std::string dir);
   ~EmbeddedRedis();
   EmbeddedRedis(const EmbeddedRedis&) = delete;

@@ -12,6 +12,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -32,14 +34,20 @@ constexpr const char* usage =
     "REDIS_KEY_PREFIX, HOST, PORT, LOG_LEVEL, SHUTDOWN_TIMEOUT_MS, SESSION_*, COOKIE_SECURE,\n"
     "TRUST_PROXY, DATABASE_PATH, RATE_LIMIT_*, CACHE_TTL_*, BODY_LIMIT_BYTES,\n"
     "UPLOAD_LIMIT_BYTES, HTTP_HEADER_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_THREADS,\n"
-    "HTTP_MAX_CONNECTIONS. With no Redis configured and none on localhost:6379, a private\n"
-    "redis-server is started with its data under the folder of DATABASE_PATH (./var/).\n";
+    "HTTP_MAX_CONNECTIONS, SESSION_2FA_PENDING_TTL, LOG_HASH_KEY. With no REDIS_*\n"
+    "connection variable set, a private redis-server is always started (unix socket, data\n"
+    "under the folder of DATABASE_PATH, ./var/); whatever listens on localhost:6379 is never\n"
+    "used. Files and directories the server creates are 0600/0700 whatever the umask.\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace jeweler;
   std::signal(SIGPIPE, SIG_IGN);
+  // Whatever the server (or a child it starts) creates is readable by its
+  // user alone (API.md section 6); the store and the embedded Redis also set
+  // the modes explicitly.
+  ::umask(077);
   std::optional<std::string> config_file;
   bool demo_data = false;
   for (int i = 1; i < argc; ++i) {
@@ -97,8 +105,7 @@ int main(int argc, char** argv) {
 
   std::unique_ptr<app::EmbeddedRedis> embedded;
   app::RedisOrigin origin;
-  if (!cfg.redis_configured &&
-      !app::redis_answers_on_default_port(std::chrono::milliseconds(300))) {
+  if (app::use_embedded_redis(cfg)) {
     auto dir = std::filesystem::path(cfg.database_path).parent_path();
     if (dir.empty()) dir = ".";
     try {

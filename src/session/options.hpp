@@ -22,6 +22,14 @@ struct Options {
   /// Live sessions per user; a login beyond it evicts the least recently
   /// active one. SESSION_MAX_PER_USER, 1..1000.
   std::size_t max_per_user = 10;
+  /// Lifetime of a session waiting for its second factor (created with
+  /// two_factor_verified = false), idle and absolute: such a session ends this
+  /// long after login at the latest. Pending sessions are counted apart from
+  /// verified ones (at most max_per_user of each per user; a new pending
+  /// session evicts only pending ones), so a password alone never evicts a
+  /// verified session. Promotion (rotate with two_factor_verified = true)
+  /// gives the normal lifetimes. SESSION_2FA_PENDING_TTL.
+  std::chrono::milliseconds pending_2fa_ttl = 5min;
   /// get() writes lastActivity at most once per this interval (the idle TTL
   /// is refreshed on every get). SESSION_ACTIVITY_INTERVAL. 1 s: precise
   /// enough for "least recently active" eviction and the lastActivity that

@@ -27,6 +27,11 @@ std::string Keys::index(const TenantId& tenant, const UserId& user) const {
   return base(user_bucket(tenant, user)) + "u:" + tenant.str() + ":" + user.str();
 }
 
+std::string Keys::totp_used(const TenantId& tenant, const UserId& user, std::int64_t step) const {
+  return base(user_bucket(tenant, user)) + "totp:" + tenant.str() + ":" + user.str() + ":" +
+         std::to_string(step);
+}
+
 std::string Keys::tenant_stats(const TenantId& tenant) const {
   return prefix_ + "sess:tenant:" + tenant.str();
 }
@@ -186,6 +191,11 @@ asio::awaitable<Result<IssuedSession>> SessionService::create(NewSession in) {
   const std::string base = keys_.base(bucket);
   const std::string index = keys_.index(in.tenant_id, in.user_id);
   const auto& o = *options_;
+  // A session waiting for its second factor lives SESSION_2FA_PENDING_TTL at
+  // most (idle and absolute); the script counts it apart from verified ones.
+  const auto idle = in.two_factor_verified ? o.idle_ttl : std::min(o.idle_ttl, o.pending_2fa_ttl);
+  const auto life =
+      in.two_factor_verified ? o.max_lifetime : std::min(o.max_lifetime, o.pending_2fa_ttl);
   for (int attempt = 0; attempt < 4; ++attempt) {
     auto tok = generate_token(bucket);
     auto id = generate_id();
@@ -193,8 +203,8 @@ asio::awaitable<Result<IssuedSession>> SessionService::create(NewSession in) {
     std::vector<std::string> args = {base,
                                      id,
                                      tok.ref.digest_hex,
-                                     ms(o.idle_ttl),
-                                     ms(o.max_lifetime),
+                                     ms(idle),
+                                     ms(life),
                                      std::to_string(o.max_per_user),
                                      in.tenant_id.str(),
                                      in.user_id.str(),
@@ -256,7 +266,7 @@ asio::awaitable<Result<IssuedSession>> SessionService::create(NewSession in) {
               .login_time = *now,
               .last_activity = *now,
               .expires_at = *exp,
-              .absolute_expiry = *now + o.max_lifetime.count(),
+              .absolute_expiry = *now + life.count(),
               .two_factor_verified = in.two_factor_verified,
               .ip_changes = 0};
     co_return IssuedSession{std::move(tok.token), std::move(s), std::move(evicted)};
@@ -488,10 +498,14 @@ asio::awaitable<Result<std::optional<IssuedSession>>> SessionService::rotate(std
   auto ref = parse_token(token);
   if (!ref) co_return Out{};
   const std::string base = keys_.base(ref->bucket);
+  const auto& o = *options_;
+  const bool promote = patch.two_factor_verified.value_or(false);
   for (int attempt = 0; attempt < 4; ++attempt) {
     auto tok = generate_token(ref->bucket);
     std::vector<std::string> keys = {keys_.session(*ref), keys_.session(tok.ref)};
-    std::vector<std::string> args = {base, tok.ref.digest_hex};
+    std::vector<std::string> args = {
+        base,           tok.ref.digest_hex, promote ? "1" : "0",
+        ms(o.idle_ttl), ms(o.max_lifetime), std::to_string(o.max_per_user)};
     for (auto& a : codec::encode_patch(patch)) args.push_back(std::move(a));
     auto r = co_await client_.eval(script_rotate(), std::move(keys), std::move(args));
     if (!r) {
@@ -511,10 +525,11 @@ asio::awaitable<Result<std::optional<IssuedSession>>> SessionService::rotate(std
       co_return Out{};
     }
     auto exp = int_at(*r, 1);
-    if (!r->is_array() || r->elements.size() != 3 || !exp) {
+    if (!r->is_array() || r->elements.size() != 4 || !exp) {
       stats_->add_error();
       co_return unexpected(*r, "rotate");
     }
+    auto evicted = strings_of(r->elements[3]);
     auto fields = fields_of(r->elements[2]);
     std::string why;
     auto s = fields ? codec::decode(*fields, *exp, &why) : std::nullopt;
@@ -526,11 +541,53 @@ asio::awaitable<Result<std::optional<IssuedSession>>> SessionService::rotate(std
       co_return Out{};
     }
     stats_->add_rotated();
-    co_return Out(IssuedSession{std::move(tok.token), std::move(*s), {}});
+    stats_->add_evicted(evicted.size());
+    {
+      // The statistics sets follow: the promoted session's new expected
+      // expiry (XX: only if still listed), the evicted ones leave.
+      redis::Pipeline p;
+      const std::string tkey = keys_.tenant_stats(s->tenant_id);
+      const std::string lkey = keys_.live();
+      p.add(redis::Command::make("ZADD", tkey, "XX", *exp, tenant_member(s->user_id, s->id)));
+      p.add(redis::Command::make("ZADD", lkey, "XX", *exp,
+                                 live_member(s->tenant_id, s->user_id, s->id)));
+      for (const auto& gone : evicted) {
+        p.add(redis::Command::make("ZREM", tkey, tenant_member(s->user_id, gone)));
+        p.add(redis::Command::make("ZREM", lkey, live_member(s->tenant_id, s->user_id, gone)));
+      }
+      co_await update_index_stats(std::move(p));
+    }
+    co_return Out(IssuedSession{std::move(tok.token), std::move(*s), std::move(evicted)});
   }
   spdlog::error("session: rotate: token collisions on every attempt");
   stats_->add_error();
   co_return err(errc::internal);
+}
+
+asio::awaitable<Result<bool>> SessionService::claim_totp_step(TenantId tenant, UserId user,
+                                                              std::int64_t step,
+                                                              std::chrono::milliseconds ttl) {
+  if (ttl <= std::chrono::milliseconds(0)) co_return bool_error(err(errc::invalid_argument));
+  // SET NX PX: the check and the marker are one atomic step (two requests
+  // with the same code: exactly one sees OK). Not resent after a lost
+  // reply: a resend would find the marker and refuse (fail closed).
+  auto cmd = redis::Command::make("SET", keys_.totp_used(tenant, user, step), "1", "NX", "PX",
+                                  ttl.count());
+  auto r = co_await client_.exec(std::move(cmd));
+  if (!r) {
+    stats_->add_error();
+    co_return bool_error(r.error());
+  }
+  // An error reply (OOM under noeviction, READONLY, ...): no marker was
+  // stored, so the code must not be accepted -> unavailable (503).
+  if (r->is_error()) {
+    stats_->add_error();
+    co_return bool_error(from_error_reply(*r, "claim_totp_step"));
+  }
+  if (r->is_nil()) co_return false;  // used before
+  if (r->is_string() && r->str == "OK") co_return true;
+  stats_->add_error();
+  co_return bool_error(unexpected(*r, "claim_totp_step"));
 }
 
 asio::awaitable<Result<bool>> SessionService::destroy(std::string token) {

@@ -101,8 +101,23 @@ class SessionService {
   /// A new token for the same session (same id, loginTime, TTL), with `patch`
   /// applied in the same step (e.g. two_factor_verified = true). The old token
   /// stops working at once. std::nullopt when there is no session.
+  /// two_factor_verified = true on a pending session promotes it: the normal
+  /// lifetimes (loginTime + max lifetime, idle TTL) instead of the pending
+  /// one, and it counts toward max_per_user among the verified sessions
+  /// (the least recently active others beyond it are evicted: evicted_ids).
   asio::awaitable<Result<std::optional<IssuedSession>>> rotate(std::string token,
                                                                SessionPatch patch = {});
+
+  /// Records the use of TOTP time step `step` by `user` (RFC 6238 section
+  /// 5.2: a code is accepted once): true when this is the first use, false
+  /// when the step was used before (a replay). The marker lives `ttl` (longer
+  /// than the acceptance window) in the session key space, out of reach of
+  /// any cache invalidation, and is set atomically with the check (SET NX
+  /// PX). When Redis cannot store it (OOM under noeviction, read-only
+  /// replica, outage), the result is an error (is_unavailable: 503): never
+  /// "first use" without a marker.
+  asio::awaitable<Result<bool>> claim_totp_step(TenantId tenant, UserId user, std::int64_t step,
+                                                std::chrono::milliseconds ttl);
 
   /// Logout. False when there was no session.
   asio::awaitable<Result<bool>> destroy(std::string token);

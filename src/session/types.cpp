@@ -3,6 +3,8 @@
 
 #include <boost/json/array.hpp>
 
+#include <algorithm>
+
 namespace jeweler::session {
 
 namespace {
@@ -22,12 +24,32 @@ bool printable_no_space(std::string_view s) noexcept {
   return true;
 }
 
-void truncate_utf8(std::string& s, std::size_t max) {
-  if (s.size() <= max) return;
-  std::size_t n = max;
-  // Do not cut a multi-byte character: back off over continuation bytes.
-  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
-  s.resize(n);
+// Length of the valid UTF-8 sequence at s[i] (RFC 3629: no overlong forms,
+// no surrogates, nothing above U+10FFFF), or 0 when it is not one.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
+  auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = at(i);
+  if (c < 0x80) return 1;
+  std::size_t n;
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;  // overlong
+    if (c == 0xED) hi = 0x9F;  // surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;  // overlong
+    if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  if (at(i + 1) < lo || at(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < n; ++k)
+    if ((at(i + k) & 0xC0) != 0x80) return 0;
+  return n;
 }
 
 bool valid_user_agent(std::string_view s) noexcept {
@@ -70,8 +92,22 @@ boost::json::object device_json(const DeviceInfo& d) {
 
 }  // namespace
 
+void normalize_user_agent(std::string& ua) {
+  static constexpr std::string_view replacement = "\xEF\xBF\xBD";  // U+FFFD
+  std::string out;
+  out.reserve(std::min(ua.size(), limits::user_agent));
+  for (std::size_t i = 0; i < ua.size();) {
+    std::size_t n = utf8_sequence(ua, i);
+    std::string_view piece = n ? std::string_view(ua).substr(i, n) : replacement;
+    if (out.size() + piece.size() > limits::user_agent) break;  // whole characters only
+    out += piece;
+    i += n ? n : 1;
+  }
+  ua = std::move(out);
+}
+
 boost::system::error_code normalize(DeviceInfo& d) {
-  truncate_utf8(d.user_agent, limits::user_agent);
+  normalize_user_agent(d.user_agent);
   if (!valid_user_agent(d.user_agent) || !valid_ip(d.ip) ||
       d.device_id.size() > limits::device_id || !printable_no_space(d.device_id))
     return invalid();
@@ -79,7 +115,7 @@ boost::system::error_code normalize(DeviceInfo& d) {
 }
 
 boost::system::error_code normalize(DeviceSeen& d) {
-  truncate_utf8(d.user_agent, limits::user_agent);
+  normalize_user_agent(d.user_agent);
   if (!valid_user_agent(d.user_agent) || !valid_ip(d.ip)) return invalid();
   return {};
 }

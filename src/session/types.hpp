@@ -98,8 +98,15 @@ struct TenantStats {
   std::uint64_t users_with_sessions = 0;
 };
 
-/// Checks (and normalises: the user agent is truncated at limits::user_agent
-/// on a UTF-8 boundary) an input. errc::invalid_argument when unusable.
+/// The one normalisation of a user agent, used wherever one is stored or
+/// compared (login, every later request): each invalid UTF-8 sequence is
+/// replaced by U+FFFD, then the text is cut to at most limits::user_agent
+/// bytes at a character boundary. Idempotent, so the same header always
+/// gives the same stored value, and the result is valid UTF-8 (JSON-safe).
+void normalize_user_agent(std::string& ua);
+
+/// Checks (and normalises: the user agent with normalize_user_agent) an
+/// input. errc::invalid_argument when unusable.
 boost::system::error_code normalize(NewSession& s);
 boost::system::error_code normalize(SessionPatch& p);
 boost::system::error_code normalize(DeviceSeen& d);

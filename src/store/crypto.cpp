@@ -208,6 +208,38 @@ std::string random_id(std::string_view prefix) {
   return out;
 }
 
+namespace {
+std::string to_hex(const unsigned char* p, std::size_t n) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(hex[p[i] >> 4]);
+    out.push_back(hex[p[i] & 15]);
+  }
+  return out;
+}
+}  // namespace
+
+std::string keyed_digest_hex(std::string_view key, std::string_view data) {
+  if (key.size() < crypto_generichash_KEYBYTES_MIN || key.size() > crypto_generichash_KEYBYTES_MAX)
+    throw std::invalid_argument("keyed_digest_hex: the key must be 16 to 64 bytes");
+  if (sodium_init() < 0) throw std::runtime_error("libsodium could not be initialised");
+  std::array<unsigned char, 16> out;
+  crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size(), reinterpret_cast<const unsigned char*>(key.data()), key.size());
+  return to_hex(out.data(), out.size());
+}
+
+std::string random_hex(std::size_t n) {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium could not be initialised");
+  std::vector<unsigned char> raw(n);
+  randombytes_buf(raw.data(), raw.size());
+  auto out = to_hex(raw.data(), raw.size());
+  sodium_memzero(raw.data(), raw.size());
+  return out;
+}
+
 std::string sha256_hex(std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -90,4 +90,13 @@ std::string random_id(std::string_view prefix);
 /// Lower-case hex SHA-256 of `data`.
 std::string sha256_hex(std::string_view data);
 
+/// Lower-case hex of a keyed BLAKE2b digest (libsodium crypto_generichash,
+/// 16 bytes = 32 hex characters) of `data` under `key` (16..64 bytes; throws
+/// std::invalid_argument otherwise). Without the key, a digest cannot be
+/// matched against a list of candidate inputs (emails in logs).
+std::string keyed_digest_hex(std::string_view key, std::string_view data);
+
+/// `n` bytes from the CSPRNG (libsodium randombytes_buf), as lower-case hex.
+std::string random_hex(std::size_t n);
+
 }  // namespace jeweler::store::crypto

@@ -1,3 +1,4 @@
+#include <jeweler/core/private_files.hpp>
 #include <jeweler/store/sqlite_repository.hpp>
 
 #include <jeweler/redis/config.hpp>
@@ -323,7 +324,9 @@ Result<std::unique_ptr<SqliteRepository>> SqliteRepository::open(const Options& 
   Options o = options;
   fs::path db_path(o.database_path);
   std::error_code fec;
-  if (db_path.has_parent_path()) fs::create_directories(db_path.parent_path(), fec);
+  // Everything the store creates is private to the server's user (0700
+  // directories, 0600 files: API.md section 6), whatever the umask.
+  if (db_path.has_parent_path()) fec = files::make_private_dirs(db_path.parent_path());
   if (fec) {
     spdlog::error("store: cannot create the directory of {}: {}", o.database_path, fec.message());
     return jeweler::errc::unavailable;
@@ -332,10 +335,26 @@ Result<std::unique_ptr<SqliteRepository>> SqliteRepository::open(const Options& 
     o.uploads_dir =
         (db_path.has_parent_path() ? db_path.parent_path() / "uploads" : fs::path("uploads"))
             .string();
-  fs::create_directories(o.uploads_dir, fec);
+  fec = files::make_private_dirs(o.uploads_dir);
   if (fec) {
     spdlog::error("store: cannot create {}: {}", o.uploads_dir, fec.message());
     return jeweler::errc::unavailable;
+  }
+  // SQLite creates a missing database file with 0644 (less the umask), and
+  // its -wal and -shm files with the mode of the database file: creating the
+  // file first with 0600 makes all three private.
+  if (!o.database_path.empty() && o.database_path != ":memory:" &&
+      !o.database_path.starts_with("file:")) {
+    files::ensure_private_file(db_path, fec);
+    if (fec) {
+      spdlog::error("store: cannot create {}: {}", o.database_path, fec.message());
+      return jeweler::errc::unavailable;
+    }
+    if (files::readable_by_others(db_path))
+      spdlog::warn(
+          "store: {} is readable by other users (password hashes, TOTP secrets): "
+          "chmod 600 it and its -wal/-shm files",
+          o.database_path);
   }
   if (o.connections < 1) o.connections = 1;
 
@@ -792,20 +811,16 @@ Result<Upload> SqliteRepository::create_upload(const TenantId& tenant, const New
   const fs::path final_path = dir / up.id;
   const fs::path tmp_path = dir / (up.id + ".tmp");
   std::error_code ec;
-  fs::create_directories(dir, ec);
+  ec = files::make_private_dirs(dir);
   if (ec) {
     spdlog::error("store: cannot create upload directory: {}", ec.message());
     return jeweler::errc::unavailable;
   }
-  {
-    std::ofstream out(tmp_path, std::ios::binary | std::ios::trunc);
-    out.write(nu.bytes.data(), static_cast<std::streamsize>(nu.bytes.size()));
-    out.flush();
-    if (!out) {
-      spdlog::error("store: cannot write upload file");
-      fs::remove(tmp_path, ec);
-      return jeweler::errc::unavailable;
-    }
+  fs::remove(tmp_path, ec);  // a leftover of a crash: the file is created anew (0600)
+  ec = files::write_private_file(tmp_path, nu.bytes);
+  if (ec) {
+    spdlog::error("store: cannot write upload file: {}", ec.message());
+    return jeweler::errc::unavailable;
   }
   fs::rename(tmp_path, final_path, ec);
   if (ec) {

@@ -98,7 +98,7 @@ class AuthE2E : public SharedStackTest<AuthE2E> {
   static void forget_used_codes() {
     stack_->redis->cli(
         {"EVAL", "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end", "0",
-         "*totp-used*"});
+         "*}:totp:*"});  // the replay markers (session key space)
   }
 };
 

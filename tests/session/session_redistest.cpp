@@ -55,7 +55,7 @@ NewSession login(std::string_view tenant, std::string_view user,
                     std::string(user) + "@example.com",
                     "staff",
                     DeviceInfo{std::move(ua), std::move(ip), "device-1"},
-                    false};
+                    true};  // verified (no 2FA): pending sessions are tested apart
 }
 
 std::shared_ptr<const Options> opts(std::function<void(Options&)> f = {}) {
@@ -152,7 +152,7 @@ TEST_F(SessionRedis, CreateThenGetReturnsTheSession) {
     EXPECT_EQ(g.role, "staff");
     EXPECT_EQ(g.device, (DeviceInfo{"Mozilla/5.0 test", "10.0.0.1", "device-1"}));
     EXPECT_EQ(g.login_time, s.login_time);
-    EXPECT_FALSE(g.two_factor_verified);
+    EXPECT_TRUE(g.two_factor_verified);
     EXPECT_GE(g.expires_at, s.expires_at);
     EXPECT_EQ(env.svc->stats()->snapshot().created, 1u);
     EXPECT_EQ(env.svc->stats()->snapshot().hits, 1u);
@@ -253,7 +253,7 @@ TEST_F(SessionRedis, LocallyValidatedSessionsSeeEveryChangeAtOnce) {
     for (int i = 0; i < 3; ++i) {
       auto g = co_await get_a(c->token);
       CO_ASSERT_TRUE(g && g->has_value());
-      EXPECT_FALSE((*g)->session.two_factor_verified);
+      EXPECT_EQ((*g)->session.role, "staff");
     }
     // The quick path still slides the idle TTL.
     g_srv->cli({"PEXPIRE", key, "5000"});
@@ -262,12 +262,12 @@ TEST_F(SessionRedis, LocallyValidatedSessionsSeeEveryChangeAtOnce) {
     EXPECT_GT(std::stoll(g_srv->cli({"PTTL", key})), 3600 * 1000);
 
     // update() elsewhere: the change is read at once.
-    auto patch = SessionPatch{.two_factor_verified = true};
+    auto patch = SessionPatch{.role = "admin"};
     auto u = co_await b.svc->update(c->token, patch);
     CO_ASSERT_TRUE(u && u->has_value());
     auto g = co_await get_a(c->token);
     CO_ASSERT_TRUE(g && g->has_value());
-    EXPECT_TRUE((*g)->session.two_factor_verified);
+    EXPECT_EQ((*g)->session.role, "admin");
 
     // An IP change recorded elsewhere: `a` reads the new IP.
     std::optional<DeviceSeen> moved = DeviceSeen{"Mozilla/5.0 test", "10.0.0.9"};
@@ -989,6 +989,268 @@ TEST_F(SessionRedis, KeyPrefixIsHonoured) {
     EXPECT_FALSE(dump.empty());
     for (const auto& [k, v] : dump) EXPECT_EQ(k.rfind("other-app:sess:", 0), 0u) << k;
     co_await client->shutdown(1s);
+  });
+}
+
+// --- issue 14: pending 2FA sessions, TOTP replay markers, user agents ----------
+
+NewSession pending_login(std::string_view tenant, std::string_view user) {
+  auto in = login(tenant, user);
+  in.two_factor_verified = false;  // waits for its second factor
+  return in;
+}
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// 14.8: logins with the password alone (pending sessions) never evict the
+// owner's verified sessions; they evict only other pending ones.
+TEST_F(SessionRedis, PendingSessionsNeverEvictVerifiedOnes) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts([](Options& o) { o.max_per_user = 10; }));
+    std::vector<IssuedSession> verified;
+    for (int i = 0; i < 10; ++i) {
+      auto in = login("aurum", "alice");
+      auto c = co_await env.svc->create(in);
+      CO_ASSERT_TRUE(c);
+      verified.push_back(std::move(*c));
+    }
+    std::set<std::string> pending_ids, evicted;
+    for (int i = 0; i < 15; ++i) {
+      auto in = pending_login("aurum", "alice");
+      auto c = co_await env.svc->create(in);
+      CO_ASSERT_TRUE(c);
+      pending_ids.insert(c->session.id);
+      for (const auto& id : c->evicted_ids) evicted.insert(id);
+    }
+    // All ten verified sessions still live.
+    for (const auto& v : verified) {
+      auto g = co_await env.svc->get(v.token);
+      CO_ASSERT_TRUE(g);
+      EXPECT_TRUE(g->has_value()) << "verified session " << v.session.id << " was evicted";
+      EXPECT_FALSE(evicted.count(v.session.id));
+    }
+    // Only pending sessions were evicted: the five oldest of fifteen.
+    EXPECT_EQ(evicted.size(), 5u);
+    for (const auto& id : evicted) EXPECT_TRUE(pending_ids.count(id)) << id;
+    auto l = co_await env.svc->list(T("aurum"), U("alice"));
+    CO_ASSERT_TRUE(l);
+    EXPECT_EQ(l->size(), 20u);  // 10 verified + at most 10 pending
+    // A new verified login still evicts a verified one (the limit holds).
+    auto in = login("aurum", "alice");
+    auto c = co_await env.svc->create(in);
+    CO_ASSERT_TRUE(c);
+    CO_ASSERT_EQ(c->evicted_ids.size(), 1u);
+    EXPECT_FALSE(pending_ids.count(c->evicted_ids[0]));
+    co_await env.client->shutdown(1s);
+  });
+}
+
+// 14.8: a pending session lives SESSION_2FA_PENDING_TTL at most, idle and
+// absolute, however often it is used; a verified one is not affected.
+TEST_F(SessionRedis, PendingSessionEndsAfterItsTtlEvenWhenUsed) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts([](Options& o) { o.pending_2fa_ttl = 2s; }));
+    auto in = pending_login("aurum", "alice");
+    auto p = co_await env.svc->create(in);
+    CO_ASSERT_TRUE(p);
+    auto vin = login("aurum", "alice");
+    auto v = co_await env.svc->create(vin);
+    CO_ASSERT_TRUE(v);
+    const auto deadline = p->session.login_time + 2000;
+    EXPECT_EQ(p->session.absolute_expiry, deadline);
+    EXPECT_LE(p->session.expires_at, deadline);
+    auto pttl = std::stoll(g_srv->cli({"PTTL", session_key(*env.svc, p->token)}));
+    EXPECT_GT(pttl, 0);
+    EXPECT_LE(pttl, 2000);
+    // Used (and extended) again and again: it still ends by the deadline.
+    bool ended = false;
+    auto until = std::chrono::steady_clock::now() + 20s;  // generous bound
+    while (!ended && std::chrono::steady_clock::now() < until) {
+      auto e = co_await env.svc->extend(p->token);
+      CO_ASSERT_TRUE(e);
+      if (!e->has_value()) {
+        ended = true;
+        break;
+      }
+      EXPECT_LE((*e)->expires_at, deadline);
+      co_await co_sleep(100ms);
+    }
+    EXPECT_TRUE(ended);
+    EXPECT_GE(wall_ms(), deadline - 50);  // not before its deadline
+    auto g = co_await env.svc->get(v->token);
+    CO_ASSERT_TRUE(g);
+    EXPECT_TRUE(g->has_value());
+    co_await env.client->shutdown(1s);
+  });
+}
+
+// 14.8: verification (rotate with two_factor_verified) gives the normal
+// lifetimes and makes the session count among the verified ones.
+TEST_F(SessionRedis, PromotionGivesNormalLifetimesAndKeepsTheLimit) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts([](Options& o) {
+                                   o.max_per_user = 3;
+                                   o.pending_2fa_ttl = 60s;
+                                   o.activity_interval = 0ms;
+                                 }));
+    std::vector<IssuedSession> v;
+    for (int i = 0; i < 3; ++i) {
+      auto in = login("aurum", "alice");
+      auto c = co_await env.svc->create(in);
+      CO_ASSERT_TRUE(c);
+      v.push_back(std::move(*c));
+      co_await co_sleep(5ms);
+    }
+    auto pin = pending_login("aurum", "alice");
+    auto p = co_await env.svc->create(pin);
+    CO_ASSERT_TRUE(p);
+    EXPECT_TRUE(p->evicted_ids.empty());
+    EXPECT_EQ(p->session.absolute_expiry, p->session.login_time + 60000);
+    co_await co_sleep(5ms);
+    auto g0 = co_await env.svc->get(v[0].token);  // v[1] is now the least recently active
+    CO_ASSERT_TRUE(g0 && g0->has_value());
+    auto patch = SessionPatch{.two_factor_verified = true};
+    auto r = co_await env.svc->rotate(p->token, patch);
+    CO_ASSERT_TRUE(r && r->has_value());
+    const auto& rot = **r;
+    EXPECT_TRUE(rot.session.two_factor_verified);
+    EXPECT_EQ(rot.session.login_time, p->session.login_time);
+    EXPECT_EQ(rot.session.absolute_expiry,
+              p->session.login_time + std::chrono::milliseconds(24h * 7).count());
+    EXPECT_GT(rot.session.expires_at, p->session.login_time + 3600 * 1000);
+    auto pttl = std::stoll(g_srv->cli({"PTTL", session_key(*env.svc, rot.token)}));
+    EXPECT_GT(pttl, 3600 * 1000);
+    CO_ASSERT_EQ(rot.evicted_ids.size(), 1u);
+    EXPECT_EQ(rot.evicted_ids[0], v[1].session.id);
+    auto gone = co_await env.svc->get(v[1].token);
+    CO_ASSERT_TRUE(gone);
+    EXPECT_FALSE(gone->has_value());
+    auto l = co_await env.svc->list(T("aurum"), U("alice"));
+    CO_ASSERT_TRUE(l);
+    EXPECT_EQ(l->size(), 3u);
+    // Rotating an already verified session changes no lifetime, evicts nothing.
+    auto again = co_await env.svc->rotate(rot.token, patch);
+    CO_ASSERT_TRUE(again && again->has_value());
+    EXPECT_TRUE((*again)->evicted_ids.empty());
+    EXPECT_EQ((*again)->session.absolute_expiry, rot.session.absolute_expiry);
+    // Force logout also ends pending sessions.
+    auto pin2 = pending_login("aurum", "alice");
+    auto p2 = co_await env.svc->create(pin2);
+    CO_ASSERT_TRUE(p2);
+    auto d = co_await env.svc->destroy_all(T("aurum"), U("alice"));
+    CO_ASSERT_TRUE(d);
+    EXPECT_EQ(*d, 4u);
+    auto g2 = co_await env.svc->get(p2->token);
+    CO_ASSERT_TRUE(g2);
+    EXPECT_FALSE(g2->has_value());
+    co_await env.client->shutdown(1s);
+  });
+}
+
+// 14.7: a TOTP step is accepted once, atomically (many concurrent claims:
+// exactly one wins), by any service instance; the marker lives in the
+// session key space (never under the cache's keys) with a bounded TTL.
+TEST_F(SessionRedis, TotpStepIsClaimedExactlyOnce) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto a = co_await make_env(io, opts());
+    auto b = co_await make_env(io, opts());
+    auto first = co_await a.svc->claim_totp_step(T("aurum"), U("alice"), 1000, 120s);
+    CO_ASSERT_TRUE(first);
+    EXPECT_TRUE(*first);
+    auto replay = co_await b.svc->claim_totp_step(T("aurum"), U("alice"), 1000, 120s);
+    CO_ASSERT_TRUE(replay);
+    EXPECT_FALSE(*replay);
+    // Another step, another user: independent.
+    auto other_step = co_await b.svc->claim_totp_step(T("aurum"), U("alice"), 1001, 120s);
+    auto other_user = co_await b.svc->claim_totp_step(T("aurum"), U("bob"), 1000, 120s);
+    CO_ASSERT_TRUE(other_step && other_user);
+    EXPECT_TRUE(*other_step);
+    EXPECT_TRUE(*other_user);
+    const auto key = a.svc->keys().totp_used(T("aurum"), U("alice"), 1000);
+    EXPECT_EQ(key.rfind(a.svc->keys().prefix() + "sess:", 0), 0u) << key;
+    EXPECT_EQ(key.find("cache"), std::string::npos) << key;
+    auto pttl = std::stoll(g_srv->cli({"PTTL", key}));
+    EXPECT_GT(pttl, 0);
+    EXPECT_LE(pttl, 120000);
+    // 50 concurrent claims of one step over two connections: one winner.
+    int done = 0, wins = 0, losses = 0, errors = 0;
+    for (int i = 0; i < 50; ++i) {
+      asio::co_spawn(
+          io,
+          [&, i]() -> asio::awaitable<void> {
+            auto& svc = i % 2 ? *a.svc : *b.svc;
+            auto r = co_await svc.claim_totp_step(T("aurum"), U("carol"), 77, 120s);
+            if (!r)
+              ++errors;
+            else if (*r)
+              ++wins;
+            else
+              ++losses;
+            ++done;
+          },
+          asio::detached);
+    }
+    while (done < 50) co_await co_sleep(5ms);
+    EXPECT_EQ(wins, 1);
+    EXPECT_EQ(losses, 49);
+    EXPECT_EQ(errors, 0);
+    co_await a.client->shutdown(1s);
+    co_await b.client->shutdown(1s);
+  });
+}
+
+// 14.7: when Redis cannot store the marker (maxmemory reached under
+// noeviction: -OOM), the claim is an unavailability error, never a success.
+TEST_F(SessionRedis, TotpClaimFailsClosedWhenRedisCannotStoreTheMarker) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts());
+    g_srv->cli({"CONFIG", "SET", "maxmemory-policy", "noeviction"});
+    g_srv->cli({"CONFIG", "SET", "maxmemory", "1"});
+    auto r = co_await env.svc->claim_totp_step(T("aurum"), U("alice"), 5, 120s);
+    g_srv->cli({"CONFIG", "SET", "maxmemory", "0"});
+    CO_ASSERT_FALSE(r);
+    EXPECT_TRUE(jeweler::is_unavailable(r.error())) << r.error().message();
+    EXPECT_EQ(g_srv->cli({"EXISTS", env.svc->keys().totp_used(T("aurum"), U("alice"), 5)}), "0");
+    // Once Redis can store it again, the step is claimable (it was never used).
+    auto ok = co_await env.svc->claim_totp_step(T("aurum"), U("alice"), 5, 120s);
+    CO_ASSERT_TRUE(ok);
+    EXPECT_TRUE(*ok);
+    co_await env.client->shutdown(1s);
+  });
+}
+
+// 14.9: a user agent longer than the limit that ends in a multi-byte
+// character: login stores it cut at a character boundary, and the same
+// header later matches it (no "user agent changed", no invalid UTF-8).
+TEST_F(SessionRedis, LongMultiByteUserAgentMatchesItselfLater) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await make_env(io, opts());
+    // 511 ASCII bytes + "é" (2 bytes): 513 bytes, the limit (512) falls inside "é".
+    const std::string ua = std::string(511, 'a') + "\xC3\xA9";
+    auto in = login("aurum", "alice", ua);
+    auto c = co_await env.svc->create(in);
+    CO_ASSERT_TRUE(c);
+    EXPECT_EQ(c->session.device.user_agent, std::string(511, 'a'));
+    for (int i = 0; i < 2; ++i) {  // the script path, then the quick path
+      auto seen = DeviceSeen{ua, "10.0.0.1"};
+      auto g = co_await env.svc->get(c->token, seen);
+      CO_ASSERT_TRUE(g && g->has_value());
+      EXPECT_FALSE((*g)->user_agent_changed);
+    }
+    // Invalid bytes are stored as U+FFFD, never as they came.
+    auto bad = login("aurum", "bob", "agent \xFF\xFE/1.0");
+    auto b = co_await env.svc->create(bad);
+    CO_ASSERT_TRUE(b);
+    EXPECT_EQ(b->session.device.user_agent, "agent \xEF\xBF\xBD\xEF\xBF\xBD/1.0");
+    auto seen = DeviceSeen{"agent \xFF\xFE/1.0", "10.0.0.1"};
+    auto g = co_await env.svc->get(b->token, seen);
+    CO_ASSERT_TRUE(g && g->has_value());
+    EXPECT_FALSE((*g)->user_agent_changed);
+    co_await env.client->shutdown(1s);
   });
 }
 

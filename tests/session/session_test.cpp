@@ -7,6 +7,7 @@
 #include <jeweler/session/types.hpp>
 
 #include <gtest/gtest.h>
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
 #include <map>
@@ -234,6 +235,67 @@ TEST(SessionValidation, Inputs) {
   EXPECT_EQ(d.user_agent.size(), limits::user_agent);
 }
 
+// 14.9: one normalisation for the login and every later request: a cut at a
+// character boundary, invalid sequences replaced, valid UTF-8 out,
+// idempotent (so the stored value always equals a later request's).
+bool valid_utf8(std::string_view s) {
+  std::string copy(s);
+  normalize_user_agent(copy);  // would change invalid input
+  return copy == s;
+}
+
+TEST(SessionValidation, UserAgentNormalisation) {
+  // 512 bytes whose last character is multi-byte and crosses the limit.
+  std::string ua = std::string(510, 'a') + "\xE2\x82\xAC";  // 513 bytes, "€" at 510..512
+  std::string n = ua;
+  normalize_user_agent(n);
+  EXPECT_EQ(n, std::string(510, 'a'));
+  // A character that ends exactly at the limit is kept.
+  std::string exact = std::string(509, 'a') + "\xE2\x82\xAC";  // 512 bytes
+  n = exact;
+  normalize_user_agent(n);
+  EXPECT_EQ(n, exact);
+  // Idempotent: a normalised value normalises to itself.
+  for (std::string x : {ua, exact, std::string("\xFF") + std::string(600, 'z'),
+                        std::string(600, '\xC3'), std::string("ok")}) {
+    std::string once = x;
+    normalize_user_agent(once);
+    std::string twice = once;
+    normalize_user_agent(twice);
+    EXPECT_EQ(once, twice);
+    EXPECT_LE(once.size(), limits::user_agent);
+    EXPECT_TRUE(valid_utf8(once));
+  }
+  // Invalid sequences (lone continuation, truncated, overlong, surrogate,
+  // above U+10FFFF) each become U+FFFD; valid 2-, 3-, 4-byte characters stay.
+  const std::string fffd = "\xEF\xBF\xBD";
+  struct Case {
+    std::string in, out;
+  };
+  std::vector<Case> cases = {
+      {"a\x80b", "a" + fffd + "b"},
+      {"a\xC3", "a" + fffd},
+      {"\xC0\xAF", fffd + fffd},
+      {"\xED\xA0\x80", fffd + fffd + fffd},
+      {"\xF4\x90\x80\x80", fffd + fffd + fffd + fffd},
+      {"\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x92\x8E", "\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x92\x8E"},
+  };
+  for (const auto& c : cases) {
+    std::string x = c.in;
+    normalize_user_agent(x);
+    EXPECT_EQ(x, c.out);
+  }
+  // The result is valid JSON text once serialised (no raw invalid bytes).
+  Session s{
+      .id = "i", .tenant_id = tenant("t"), .user_id = user("u"), .email = "a@b.c", .role = "staff"};
+  s.device.user_agent = std::string(511, 'a') + "\xC3\xA9";
+  normalize_user_agent(s.device.user_agent);
+  auto text = boost::json::serialize(to_json(s));
+  boost::system::error_code ec;
+  auto back = boost::json::parse(text, ec);
+  EXPECT_FALSE(ec) << ec.message();
+}
+
 TEST(SessionJson, ShapesOfApiSection2) {
   Session s{.id = "abc",
             .tenant_id = tenant("aurum"),
@@ -277,6 +339,10 @@ TEST(SessionOptions, FromEnv) {
   EXPECT_EQ(d.max_lifetime, 24h * 7);
   EXPECT_EQ(d.max_per_user, 10u);
   EXPECT_EQ(d.activity_interval, 1s);
+  EXPECT_EQ(d.pending_2fa_ttl, 5min);
+  EXPECT_EQ(Options::from_env(env({{"SESSION_2FA_PENDING_TTL", "2s"}})).pending_2fa_ttl, 2s);
+  EXPECT_THROW(Options::from_env(env({{"SESSION_2FA_PENDING_TTL", "0"}})), redis::ConfigError);
+  EXPECT_THROW(Options::from_env(env({{"SESSION_2FA_PENDING_TTL", "later"}})), redis::ConfigError);
   auto a = Options::from_env(env({{"JWT_EXPIRES_IN", "15m"}, {"JWT_REFRESH_EXPIRES_IN", "1d"}}));
   EXPECT_EQ(a.idle_ttl, 15min);
   EXPECT_EQ(a.max_lifetime, 24h);

@@ -128,10 +128,6 @@ asio::awaitable<void> count_failure(Services& s, http::Request& req, std::string
   req.context.set(std::move(h));
 }
 
-std::string email_digest(std::string_view email) {
-  return store::crypto::sha256_hex(email).substr(0, 16);
-}
-
 // --- handlers ----------------------------------------------------------------------
 
 struct LoginInput {
@@ -192,7 +188,7 @@ asio::awaitable<http::Response> login(Services& s, http::Request& req) {
   if (!ok) {
     co_await count_failure(s, req, account, limits);
     spdlog::info("{{\"msg\":\"login failed\",\"requestId\":\"{}\",\"account\":\"{}\"}}",
-                 req.request_id, email_digest(account));
+                 req.request_id, s.shared->email_digest(account));
     co_return http::Response::make_error(401, "unauthorized", "Invalid email or password");
   }
 
@@ -201,8 +197,9 @@ asio::awaitable<http::Response> login(Services& s, http::Request& req) {
                          .email = user->email,
                          .role = std::string(store::to_string(user->role))};
   in.device.user_agent = std::string(req.header("User-Agent").value_or(""));
-  if (in.device.user_agent.size() > session::limits::user_agent)
-    in.device.user_agent.resize(session::limits::user_agent);
+  // The same normalisation as every later request's (SessionService does it
+  // again, idempotently): never a cut inside a character.
+  session::normalize_user_agent(in.device.user_agent);
   in.device.ip = client_ip(s, req);
   in.device.device_id = device_id.value_or("");
   in.two_factor_verified = !user->two_factor_enabled();
@@ -256,12 +253,14 @@ asio::awaitable<http::Response> verify_2fa(Services& s, http::Request& req) {
     co_return http::Response::make_error(401, "unauthorized", "Invalid two-factor code");
   }
   // A code is accepted once (RFC 6238 section 5.2): the first use of (user,
-  // time step) is recorded in the tenant's cache for longer than the
-  // acceptance window; a replay of an observed code is a failure.
-  const std::string used_key = c.user().str() + ":" + std::to_string(*step);
-  auto uses = co_await s.cache.increment(c.tenant(), "totp-used", used_key, 1, kTotpUsedTtl);
-  if (!uses) co_return from_error(uses.error());
-  if (*uses > 1) {
+  // time step) is recorded atomically (SET NX) in the session key space,
+  // which no cache invalidation reaches, for longer than the acceptance
+  // window; a replay of an observed code is a failure. No marker stored
+  // (OOM, outage): 503, never accepted.
+  auto first_use = co_await s.sessions.claim_totp_step(c.tenant(), c.user(), *step,
+                                                       std::chrono::milliseconds(kTotpUsedTtl));
+  if (!first_use) co_return from_error(first_use.error());
+  if (!*first_use) {
     co_await count_failure(s, req, c.session.email, limits);
     co_return http::Response::make_error(401, "unauthorized",
                                          "This two-factor code was already used");
@@ -420,7 +419,7 @@ asio::awaitable<http::Response> password_reset(Services& s, http::Request& req) 
   // The reset itself (mail with a one-time link) is out of scope: logged
   // with a digest of the address, never the address.
   spdlog::info("{{\"msg\":\"password reset requested\",\"requestId\":\"{}\",\"account\":\"{}\"}}",
-               req.request_id, email_digest(account));
+               req.request_id, s.shared->email_digest(account));
   boost::json::object o;
   o["status"] = "accepted";
   o["message"] = "If an account exists for this address, a reset link has been sent";

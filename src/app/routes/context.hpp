@@ -43,6 +43,11 @@ struct Shared {
   std::shared_ptr<store::BlockingPool> pool;  // SQLite, Argon2id, file writes
   bool cookie_secure = true;
   std::int64_t upload_limit = 10 << 20;
+  /// Key of the digests that name email addresses in logs (LOG_HASH_KEY, or
+  /// the data directory's log-hash.key): never logged.
+  std::string log_hash_key;
+  /// The log's name for an email address: keyed digest (32 hex characters).
+  std::string email_digest(std::string_view email) const;
 };
 
 struct Services;

@@ -3,6 +3,7 @@
 // admin_routes.cpp); docs/routes.md has the design.
 #include <jeweler/app/routes/context.hpp>
 #include <jeweler/app/routes/module.hpp>
+#include <jeweler/core/private_files.hpp>
 #include <jeweler/store/crypto.hpp>
 #include <jeweler/store/demo_data.hpp>
 #include <jeweler/store/sqlite_repository.hpp>
@@ -14,7 +15,11 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
+#include <thread>
 
 namespace jeweler::app::routes {
 
@@ -25,6 +30,45 @@ store::Options store_options(const ServerConfig& cfg) {
   o.database_path = cfg.database_path;
   o.upload_limit_bytes = static_cast<std::int64_t>(cfg.upload_limit);
   return o;
+}
+
+// The key of the log's email digests (docs/server.md, "Email digests in
+// logs"): LOG_HASH_KEY when set; else the data directory's log-hash.key
+// (hex), created once (0600) with 32 random bytes and reused on restart.
+// Several processes starting together on one data directory agree: the
+// file is created with O_EXCL and whoever loses the race reads it.
+std::string load_log_hash_key(const ServerConfig& cfg) {
+  if (cfg.log_hash_key) return *cfg.log_hash_key;
+  std::filesystem::path dir = std::filesystem::path(cfg.database_path).parent_path();
+  if (dir.empty()) dir = ".";
+  if (auto ec = files::make_private_dirs(dir))
+    throw std::runtime_error("cannot create the data directory " + dir.string() + ": " +
+                             ec.message());
+  const auto path = dir / "log-hash.key";
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec)) {
+      std::ifstream in(path);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (text.empty() && attempt < 2) {  // being written by another process
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
+      }
+      auto key = decode_key_text(text);
+      if (!key)
+        throw std::runtime_error(path.string() +
+                                 " does not hold a key (16 to 64 bytes, hex): remove it to have "
+                                 "a new one generated, or set LOG_HASH_KEY");
+      if (files::readable_by_others(path))
+        spdlog::warn("{{\"msg\":\"{} is readable by other users: chmod 600 it\"}}", path.string());
+      return *key;
+    }
+    ec = files::write_private_file(path, store::crypto::random_hex(32) + "\n");
+    if (!ec) continue;  // read back what was written
+    if (ec != std::errc::file_exists)
+      throw std::runtime_error("cannot write " + path.string() + ": " + ec.message());
+  }
+  throw std::runtime_error("cannot read " + path.string());
 }
 
 std::shared_ptr<Shared> make_shared_state(const ServerConfig& cfg) {
@@ -40,6 +84,7 @@ std::shared_ptr<Shared> make_shared_state(const ServerConfig& cfg) {
   s->ratelimit_fallback = std::make_shared<ratelimit::Fallback>();
   s->cookie_secure = cfg.cookie_secure;
   s->upload_limit = static_cast<std::int64_t>(cfg.upload_limit);
+  s->log_hash_key = load_log_hash_key(cfg);
   return s;
 }
 

@@ -1,6 +1,7 @@
 // Helpers shared by the route files: per-thread services, request facts for
 // the rate limiter, JSON bodies and API.md error answers.
 #include <jeweler/app/routes/context.hpp>
+#include <jeweler/store/crypto.hpp>
 
 #include <boost/json/parse.hpp>
 
@@ -23,6 +24,10 @@ const Prefetch* Services::prefetch_for(const http::Request& req) const {
   for (const auto& p : prefetches)
     if (p.path_template == req.route->path_template && p.method == req.route->method) return &p;
   return nullptr;
+}
+
+std::string Shared::email_digest(std::string_view email) const {
+  return store::crypto::keyed_digest_hex(log_hash_key, email);
 }
 
 std::string clear_cookie(const Shared& sh) {

@@ -23,6 +23,10 @@ class Keys {
   std::string session(const TokenRef& t) const { return base(t.bucket) + t.digest_hex; }
   /// "<prefix>sess:{bNNNN}:u:<tenant>:<user>" — the user's index (id -> digest).
   std::string index(const TenantId& tenant, const UserId& user) const;
+  /// "<prefix>sess:{bNNNN}:totp:<tenant>:<user>:<step>" — a used TOTP time
+  /// step (replay marker). Session key space, not the cache: no cache
+  /// invalidation reaches it.
+  std::string totp_used(const TenantId& tenant, const UserId& user, std::int64_t step) const;
   /// "<prefix>sess:tenant:<tenant>" — ZSET "<user>:<id>" scored by expected expiry.
   std::string tenant_stats(const TenantId& tenant) const;
   /// "<prefix>sess:live" — ZSET "<tenant>:<user>:<id>" scored by expected expiry.

@@ -67,6 +67,12 @@ return {now, now + ttl, touched, flags, prev, h}
 )lua";
 
 // create.
+// Verified and pending (waiting for the second factor, tf ~= '1') sessions
+// are counted apart: a new session evicts only sessions of its own kind,
+// least recently active first, so that at most max_per_user of each kind
+// live. A login with the password alone never ends a verified session.
+// The caller passes the pending lifetimes (SESSION_2FA_PENDING_TTL) for a
+// pending session.
 // KEYS[1] new session, KEYS[2] user index.
 // ARGV: base, id, digest, idle_ms, max_lifetime_ms, max_per_user,
 //       tid, uid, em, role, ua, ip, dev, tf
@@ -74,6 +80,7 @@ return {now, now + ttl, touched, flags, prev, h}
 inline constexpr const char* create = JEWELER_SESSION_LUA_PRELUDE R"lua(
 local base, id, dg = ARGV[1], ARGV[2], ARGV[3]
 local idle, life, maxn = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local verified = ARGV[14] == '1'
 if KEYS[1] ~= base .. dg then return redis.error_reply('ERR session key mismatch') end
 local reset = 0
 local ity = redis.call('TYPE', KEYS[2]).ok
@@ -85,13 +92,13 @@ local idx = redis.call('HGETALL', KEYS[2])
 local expired, live = {}, {}
 for i = 1, #idx, 2 do
   local sid, d = idx[i], idx[i + 1]
-  local la = nil
+  local la, tf = nil, nil
   if hexok(d) then
-    la = redis.pcall('HGET', base .. d, 'la')
-    if type(la) == 'table' then la = nil end
+    local r = redis.pcall('HMGET', base .. d, 'la', 'tf')
+    if type(r) == 'table' and not r.err then la, tf = r[1], r[2] end
   end
   if la then
-    live[#live + 1] = {sid, d, tonumber(la) or 0}
+    if (tf == '1') == verified then live[#live + 1] = {sid, d, tonumber(la) or 0} end
   else
     redis.call('HDEL', KEYS[2], sid)
     expired[#expired + 1] = sid
@@ -141,8 +148,13 @@ return {now, now + pt, redis.call('HGETALL', k)}
 
 // rotate: the session moves to the new token's key (RENAME keeps the TTL), the
 // index follows; the old token is dead when the script returns.
-// KEYS[1] old session, KEYS[2] new session. ARGV: base, new digest, field, value, ...
-// -> 0 | {'dup'} | {'corrupt', reason} | {now, expires_at, fields}
+// Promotion (promote = '1', the patch sets tf = '1') of a pending session:
+// it gets the normal lifetimes (absolute deadline loginTime + max lifetime,
+// idle TTL) and joins the verified sessions, where the per-user limit
+// evicts the least recently active others beyond max_per_user.
+// KEYS[1] old session, KEYS[2] new session.
+// ARGV: base, new digest, promote, idle_ms, max_lifetime_ms, max_per_user, field, value, ...
+// -> 0 | {'dup'} | {'corrupt', reason} | {now, expires_at, fields, evicted_ids}
 inline constexpr const char* rotate = JEWELER_SESSION_LUA_PRELUDE R"lua(
 local base, dg = ARGV[1], ARGV[2]
 if KEYS[2] ~= base .. dg then return redis.error_reply('ERR session key mismatch') end
@@ -150,20 +162,58 @@ local ty = redis.call('TYPE', KEYS[1]).ok
 if ty == 'none' then return 0 end
 if ty ~= 'hash' then return {'corrupt', 'type ' .. ty} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {'dup'} end
-local r = redis.call('HMGET', KEYS[1], 'id', 'tid', 'uid', 'mx')
+local r = redis.call('HMGET', KEYS[1], 'id', 'tid', 'uid', 'mx', 'tf', 'lt')
 local mx = tonumber(r[4] or '')
 if not r[1] or not idok(r[2]) or not idok(r[3]) or not mx then return {'corrupt', 'fields'} end
 if mx <= now then redis.call('DEL', KEYS[1]); return 0 end
+local promote = ARGV[3] == '1' and r[5] ~= '1'
+local lt = tonumber(r[6] or '')
+if promote and not lt then return {'corrupt', 'timestamps'} end
 redis.call('RENAME', KEYS[1], KEYS[2])
-if #ARGV > 2 then redis.call('HSET', KEYS[2], unpack(ARGV, 3)) end
+if #ARGV > 6 then redis.call('HSET', KEYS[2], unpack(ARGV, 7)) end
 local idx = base .. 'u:' .. r[2] .. ':' .. r[3]
 local ity = redis.call('TYPE', idx).ok
 if ity ~= 'none' and ity ~= 'hash' then redis.call('DEL', idx) end
+local evicted = {}
+if promote then
+  mx = lt + tonumber(ARGV[5])
+  local ttl = math.min(tonumber(ARGV[4]), mx - now)
+  if ttl <= 0 then
+    redis.call('DEL', KEYS[2])
+    redis.call('HDEL', idx, r[1])
+    return 0
+  end
+  redis.call('HSET', KEYS[2], 'mx', s(mx))
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  local maxn = tonumber(ARGV[6])
+  local list = redis.call('HGETALL', idx)
+  local live = {}
+  for i = 1, #list, 2 do
+    local sid, d = list[i], list[i + 1]
+    if sid ~= r[1] and hexok(d) then
+      local v = redis.pcall('HMGET', base .. d, 'la', 'tf')
+      if type(v) == 'table' and not v.err and v[1] and v[2] == '1' then
+        live[#live + 1] = {sid, d, tonumber(v[1]) or 0}
+      end
+    end
+  end
+  if #live >= maxn then
+    table.sort(live, function(a, b)
+      if a[3] ~= b[3] then return a[3] < b[3] end
+      return a[1] < b[1]
+    end)
+    for i = 1, #live - maxn + 1 do
+      redis.call('DEL', base .. live[i][2])
+      redis.call('HDEL', idx, live[i][1])
+      evicted[#evicted + 1] = live[i][1]
+    end
+  end
+end
 redis.call('HSET', idx, r[1], dg)
 if redis.call('PTTL', idx) < mx - now then redis.call('PEXPIRE', idx, mx - now) end
 local pt = redis.call('PTTL', KEYS[2])
 if pt < 0 then pt = 0 end
-return {now, now + pt, redis.call('HGETALL', KEYS[2])}
+return {now, now + pt, redis.call('HGETALL', KEYS[2]), evicted}
 )lua";
 
 // destroy by token.
