@@ -1158,15 +1158,18 @@ TEST_F(SessionRedis, TotpStepIsClaimedExactlyOnce) {
   run_co([&](asio::io_context& io) -> asio::awaitable<void> {
     auto a = co_await make_env(io, opts());
     auto b = co_await make_env(io, opts());
-    auto first = co_await a.svc->claim_totp_step(T("aurum"), U("alice"), 1000, 120s);
+    // Named locals: g++ 12 and temporaries inside co_await (README).
+    const TenantId aurum = T("aurum");
+    const UserId alice = U("alice"), bob = U("bob"), carol = U("carol");
+    auto first = co_await a.svc->claim_totp_step(aurum, alice, 1000, 120s);
     CO_ASSERT_TRUE(first);
     EXPECT_TRUE(*first);
-    auto replay = co_await b.svc->claim_totp_step(T("aurum"), U("alice"), 1000, 120s);
+    auto replay = co_await b.svc->claim_totp_step(aurum, alice, 1000, 120s);
     CO_ASSERT_TRUE(replay);
     EXPECT_FALSE(*replay);
     // Another step, another user: independent.
-    auto other_step = co_await b.svc->claim_totp_step(T("aurum"), U("alice"), 1001, 120s);
-    auto other_user = co_await b.svc->claim_totp_step(T("aurum"), U("bob"), 1000, 120s);
+    auto other_step = co_await b.svc->claim_totp_step(aurum, alice, 1001, 120s);
+    auto other_user = co_await b.svc->claim_totp_step(aurum, bob, 1000, 120s);
     CO_ASSERT_TRUE(other_step && other_user);
     EXPECT_TRUE(*other_step);
     EXPECT_TRUE(*other_user);
@@ -1183,7 +1186,7 @@ TEST_F(SessionRedis, TotpStepIsClaimedExactlyOnce) {
           io,
           [&, i]() -> asio::awaitable<void> {
             auto& svc = i % 2 ? *a.svc : *b.svc;
-            auto r = co_await svc.claim_totp_step(T("aurum"), U("carol"), 77, 120s);
+            auto r = co_await svc.claim_totp_step(aurum, carol, 77, 120s);
             if (!r)
               ++errors;
             else if (*r)
@@ -1210,13 +1213,15 @@ TEST_F(SessionRedis, TotpClaimFailsClosedWhenRedisCannotStoreTheMarker) {
     auto env = co_await make_env(io, opts());
     g_srv->cli({"CONFIG", "SET", "maxmemory-policy", "noeviction"});
     g_srv->cli({"CONFIG", "SET", "maxmemory", "1"});
-    auto r = co_await env.svc->claim_totp_step(T("aurum"), U("alice"), 5, 120s);
+    const TenantId aurum = T("aurum");
+    const UserId alice = U("alice");
+    auto r = co_await env.svc->claim_totp_step(aurum, alice, 5, 120s);
     g_srv->cli({"CONFIG", "SET", "maxmemory", "0"});
     CO_ASSERT_FALSE(r);
     EXPECT_TRUE(jeweler::is_unavailable(r.error())) << r.error().message();
     EXPECT_EQ(g_srv->cli({"EXISTS", env.svc->keys().totp_used(T("aurum"), U("alice"), 5)}), "0");
     // Once Redis can store it again, the step is claimable (it was never used).
-    auto ok = co_await env.svc->claim_totp_step(T("aurum"), U("alice"), 5, 120s);
+    auto ok = co_await env.svc->claim_totp_step(aurum, alice, 5, 120s);
     CO_ASSERT_TRUE(ok);
     EXPECT_TRUE(*ok);
     co_await env.client->shutdown(1s);

@@ -273,7 +273,9 @@ TEST(SessionValidation, UserAgentNormalisation) {
     std::string in, out;
   };
   std::vector<Case> cases = {
-      {"a\x80b", "a" + fffd + "b"},
+      {"a\x80"
+       "b",
+       "a" + fffd + "b"},
       {"a\xC3", "a" + fffd},
       {"\xC0\xAF", fffd + fffd},
       {"\xED\xA0\x80", fffd + fffd + fffd},

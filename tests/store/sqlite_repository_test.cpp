@@ -3,6 +3,7 @@
 #include <jeweler/store/crypto.hpp>
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <fstream>
@@ -496,4 +497,38 @@ TEST_F(RepoTest, Uploads) {
   ASSERT_FALSE(big);
   EXPECT_NE(pr.message.find("larger"), std::string::npos);
   EXPECT_TRUE((*repo2)->create_upload(kAurum, NewUpload{"ok.bin", "", "1234"}, kNow, &pr));
+}
+
+// Issue 14.5: the store creates its directories 0700 and its files 0600
+// (database, -wal, -shm, uploads) even under umask 000: the modes are set
+// explicitly, not left to the umask.
+TEST(StorePrivateFiles, CreatedPrivateWhateverTheUmask) {
+  namespace fs = std::filesystem;
+  auto root = jeweler::store::test::make_temp_dir();
+  const mode_t old = ::umask(0);
+  Options o;
+  o.database_path = (root / "data" / "deep" / "jeweler.db").string();
+  auto r = SqliteRepository::open(o);
+  ::umask(old);
+  ASSERT_TRUE(r) << r.error().message();
+  auto& repo = **r;
+  ASSERT_TRUE(repo.create_tenant(kAurum, "Aurum"));
+  const mode_t wide = ::umask(0);
+  auto up = repo.create_upload(kAurum, NewUpload{"a.txt", "text/plain", "secret"}, kNow, nullptr);
+  ::umask(wide);
+  ASSERT_TRUE(up);
+  auto mode = [](const fs::path& p) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) return -1;
+    return static_cast<int>(st.st_mode & 0777);
+  };
+  const fs::path data = root / "data";
+  for (const auto& d :
+       {data, data / "deep", data / "deep" / "uploads", data / "deep" / "uploads" / "t-aurum"})
+    EXPECT_EQ(mode(d), 0700) << d;
+  for (const char* f : {"jeweler.db", "jeweler.db-wal", "jeweler.db-shm"})
+    EXPECT_EQ(mode(data / "deep" / f), 0600) << f;
+  EXPECT_EQ(mode(data / "deep" / "uploads" / "t-aurum" / up->id), 0600);
+  r->reset();
+  fs::remove_all(root);
 }
