@@ -3,6 +3,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <thread>
 
@@ -83,7 +84,12 @@ std::map<std::string, std::string, std::less<>> parse_config_file(const std::str
 }
 
 std::optional<std::string> decode_key_text(std::string_view text) {
-  std::string t = trim(text);
+  // Surrounding whitespace (a file's final newline) is not part of the key.
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front())))
+    text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back())))
+    text.remove_suffix(1);
+  std::string t(text);
   auto hexval = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
