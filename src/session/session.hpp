@@ -61,7 +61,10 @@ class SessionService {
                  std::shared_ptr<Stats> stats);
 
   /// Login: a new session with a new token. Beyond Options::max_per_user the
-  /// least recently active sessions of the user are evicted (ids returned).
+  /// least recently active sessions of the user are evicted (ids returned),
+  /// counting verified and pending (two_factor_verified = false) sessions
+  /// apart: a pending login never evicts a verified session. A pending
+  /// session lives Options::pending_2fa_ttl at most (idle and absolute).
   asio::awaitable<Result<IssuedSession>> create(NewSession in);
 
   /// The session of `token`, refreshing its idle TTL (never past the absolute
