@@ -22,6 +22,21 @@ std::string trim(std::string_view s) {
 
 }  // namespace
 
+std::optional<std::string> normalize_log_level(std::string_view text) {
+  std::string l = trim(text);
+  for (auto& ch : l) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  // Each spelling -> the name the log lines print ("level":"warning", ...).
+  static const std::pair<const char*, const char*> levels[] = {
+      {"trace", "trace"},      {"debug", "debug"},     {"info", "info"},
+      {"information", "info"}, {"warning", "warning"}, {"warn", "warning"},
+      {"error", "error"},      {"err", "error"},       {"critical", "critical"},
+      {"crit", "critical"},    {"fatal", "critical"},  {"off", "off"},
+      {"none", "off"}};
+  for (const auto& [spelling, name] : levels)
+    if (l == spelling) return std::string(name);
+  return std::nullopt;
+}
+
 const std::vector<std::string>& known_keys() {
   static const std::vector<std::string> keys = [] {
     std::vector<std::string> k = {
@@ -156,12 +171,12 @@ ServerConfig load_config(const std::optional<std::string>& file, Lookup env_in) 
   c.shutdown_timeout = millis("SHUTDOWN_TIMEOUT_MS", 0, 3'600'000, c.shutdown_timeout);
 
   if (auto v = get("LOG_LEVEL")) {
-    std::string l = trim(*v);
-    for (auto& ch : l) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
-    if (std::find(std::begin(levels), std::end(levels), l) == std::end(levels))
-      bad("LOG_LEVEL", "'" + *v + "' is not one of trace, debug, info, warn, error, critical, off");
-    c.log_level = l;
+    auto l = normalize_log_level(*v);
+    if (!l)
+      bad("LOG_LEVEL", "'" + *v +
+                           "' is not a level: trace, debug, info, warning (warn), error (err), "
+                           "critical (crit, fatal), off (none)");
+    c.log_level = *l;
   }
 
   c.session_ttl = duration("SESSION_TTL", "JWT_EXPIRES_IN", c.session_ttl);

@@ -58,6 +58,12 @@ std::map<std::string, std::string, std::less<>> parse_config_file(const std::str
 ServerConfig load_config(const std::optional<std::string>& file, Lookup env = {});
 
 /// Checks "a.b.c.d[/n]" or IPv6 "x::y[/n]"; throws ConfigError naming `what`.
+/// LOG_LEVEL, case-insensitive, in the usual spellings (warn/warning,
+/// err/error, crit/critical/fatal, none/off, ...) -> the level name the log
+/// lines print (trace, debug, info, warning, error, critical, off); nullopt
+/// for anything else.
+std::optional<std::string> normalize_log_level(std::string_view text);
+
 void validate_cidr(std::string_view cidr, std::string_view what);
 
 }  // namespace jeweler::app

@@ -12,7 +12,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace jeweler::app {
@@ -20,6 +22,9 @@ namespace jeweler::app {
 /// True when something accepts a connection on localhost:6379 (127.0.0.1 or
 /// ::1) within `timeout`.
 bool redis_answers_on_default_port(std::chrono::milliseconds timeout);
+
+/// The full path of an executable `program` found on $PATH, if any.
+std::optional<std::string> find_on_path(std::string_view program);
 
 class EmbeddedRedis {
  public:
@@ -44,7 +49,9 @@ class EmbeddedRedis {
 
  private:
   pid_t spawn();
-  bool wait_answering(std::chrono::milliseconds timeout, pid_t pid);
+  /// False when the child exited (its wait status in *exit_status; the
+  /// child is then reaped) or did not answer in time.
+  bool wait_answering(std::chrono::milliseconds timeout, pid_t pid, int* exit_status = nullptr);
   void supervise();
 
   std::string dir_, socket_, log_;

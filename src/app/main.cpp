@@ -2,6 +2,7 @@
 #include <jeweler/app/app.hpp>
 #include <jeweler/app/config.hpp>
 #include <jeweler/app/embedded_redis.hpp>
+#include <jeweler/app/help.hpp>
 #include <jeweler/http/json_log.hpp>
 
 #ifdef JEWELER_HAVE_APP_ROUTES
@@ -21,19 +22,7 @@ namespace {
 
 constexpr const char* usage =
     "usage: jeweler-server [--config FILE] [--demo-data] [--help] [--version]\n"
-    "\n"
-    "  --config FILE  read settings from FILE (KEY=VALUE lines); environment variables win\n"
-    "  --demo-data    create the demo tenants when DATABASE_PATH holds no data yet\n"
-    "  --help         show this help\n"
-    "  --version      show the version\n"
-    "\n"
-    "Settings (environment or file): REDIS_URL or REDIS_HOST/PORT/PASSWORD/DB/USERNAME,\n"
-    "REDIS_TLS_*, REDIS_CLUSTER_NODES, REDIS_SENTINELS/REDIS_SENTINEL_MASTER, REDIS_*_MS,\n"
-    "REDIS_KEY_PREFIX, HOST, PORT, LOG_LEVEL, SHUTDOWN_TIMEOUT_MS, SESSION_*, COOKIE_SECURE,\n"
-    "TRUST_PROXY, DATABASE_PATH, RATE_LIMIT_*, CACHE_TTL_*, BODY_LIMIT_BYTES,\n"
-    "UPLOAD_LIMIT_BYTES, HTTP_HEADER_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_THREADS,\n"
-    "HTTP_MAX_CONNECTIONS. With no Redis configured and none on localhost:6379, a private\n"
-    "redis-server is started with its data under the folder of DATABASE_PATH (./var/).\n";
+    "(--help lists every setting)\n";
 
 }  // namespace
 
@@ -45,7 +34,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
-      std::fputs(usage, stdout);
+      std::fputs(app::help_text().c_str(), stdout);
       return 0;
     }
     if (a == "--version") {

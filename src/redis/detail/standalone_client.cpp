@@ -318,7 +318,13 @@ asio::awaitable<error_code> StandaloneClient::handshake(std::shared_ptr<Transpor
   if (cfg_.db != 0) {
     auto r = co_await roundtrip(*t, parser, Command::make("SELECT", cfg_.db));
     if (!r) co_return fail(errc::unavailable, "SELECT: " + r.error().message());
-    if (r->is_error()) co_return fail(errc::invalid_argument, "SELECT failed: " + r->str);
+    if (r->is_error())
+      co_return fail(errc::invalid_argument,
+                     "SELECT " + std::to_string(cfg_.db) + " refused by the server: " + r->str +
+                         " (database " + std::to_string(cfg_.db) +
+                         " from REDIS_DB/REDIS_URL needs `databases " +
+                         std::to_string(static_cast<long long>(cfg_.db) + 1) +
+                         "` or more in the server's configuration)");
   }
   if (cfg_.mode == Mode::sentinel) {
     auto r = co_await roundtrip(*t, parser, Command::make("ROLE"));
