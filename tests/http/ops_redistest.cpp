@@ -85,3 +85,164 @@ TEST(Ops, DatabaseTheServerLacksIsReportedClearly) {
   server.signal(SIGTERM);
   EXPECT_EQ(server.wait_exit(20s), 0);
 }
+
+namespace {
+
+/// The value of the first sample line that starts with `series` ("name" or
+/// "name{labels}"), nullopt when absent.
+std::optional<double> sample(const std::string& text, const std::string& series) {
+  std::size_t pos = 0;
+  while ((pos = text.find(series, pos)) != std::string::npos) {
+    bool line_start = pos == 0 || text[pos - 1] == '\n';
+    auto after = pos + series.size();
+    if (line_start && after < text.size() && (text[after] == ' ' || text[after] == '{')) {
+      auto eol = text.find('\n', after);
+      auto line = text.substr(pos, eol - pos);
+      return std::stod(line.substr(line.rfind(' ') + 1));
+    }
+    pos = after;
+  }
+  return std::nullopt;
+}
+
+std::string scrape(std::uint16_t port) {
+  auto r = http_request(port, "GET", "/metrics");
+  return r && r->status == 200 ? r->body : std::string();
+}
+
+/// Runs `promtool check metrics` on `text`; nullopt when promtool is missing.
+std::optional<std::pair<int, std::string>> promtool_check(const std::string& text) {
+  if (std::system("command -v promtool >/dev/null 2>&1") != 0) return std::nullopt;
+  auto dir = make_temp_dir("promtool");
+  std::ofstream(dir + "/metrics.txt") << text;
+  std::string cmd = "promtool check metrics < " + dir + "/metrics.txt > " + dir + "/out.txt 2>&1";
+  int rc = std::system(cmd.c_str());
+  std::ifstream in(dir + "/out.txt");
+  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::filesystem::remove_all(dir);
+  return std::make_pair(WIFEXITED(rc) ? WEXITSTATUS(rc) : -1, out);
+}
+
+}  // namespace
+
+TEST(Ops, MetricsOperatorsLookForFirst) {
+  RedisServerOptions o;
+  o.extra_args = {"--maxmemory", "64mb"};
+  RedisServer redis(o);
+  ServerProcess server({{"REDIS_URL", redis.url()}});
+  auto port = server.wait_listening();
+  ASSERT_NE(port, 0) << server.output();
+  ASSERT_EQ(wait_status(port, "/health/ready", 200, 10s)->status, 200);
+
+  std::string m;
+  auto until = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < until) {
+    m = scrape(port);
+    if (sample(m, "jeweler_redis_memory_used_bytes")) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  // Build info: the version the binary reports.
+  auto version = run_server({}, {"--version"}).output;  // "jeweler-server 0.1.0\n"
+  version = version.substr(version.find(' ') + 1);
+  version = version.substr(0, version.find('\n'));
+  EXPECT_NE(m.find("jeweler_build_info{version=\"" + version + "\""), std::string::npos) << m;
+  EXPECT_EQ(sample(m, "jeweler_build_info"), 1.0);
+  EXPECT_NE(m.find("# TYPE jeweler_build_info gauge"), std::string::npos);
+
+  // process_*: plausible values of this very process.
+  auto rss = sample(m, "process_resident_memory_bytes");
+  ASSERT_TRUE(rss) << m;
+  EXPECT_GT(*rss, 1 << 20);
+  EXPECT_GE(*sample(m, "process_virtual_memory_bytes"), *rss);
+  auto fds = sample(m, "process_open_fds");
+  ASSERT_TRUE(fds);
+  EXPECT_GE(*fds, 4);  // stdio + the listener at least
+  EXPECT_GE(*sample(m, "process_max_fds"), *fds);
+  EXPECT_GE(*sample(m, "process_cpu_seconds_total"), 0);
+  auto start = sample(m, "process_start_time_seconds");
+  ASSERT_TRUE(start);
+  auto now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch());
+  EXPECT_LE(*start, now.count() + 5);
+  EXPECT_GT(*start, now.count() - 600);  // started by this test
+  EXPECT_GE(*sample(m, "process_threads"), 2);
+
+  // Redis memory, from INFO: the maxmemory the harness set, a used size.
+  EXPECT_EQ(sample(m, "jeweler_redis_memory_max_bytes"), 64.0 * 1024 * 1024) << m;
+  EXPECT_GT(*sample(m, "jeweler_redis_memory_used_bytes"), 0);
+  EXPECT_EQ(sample(m, "jeweler_redis_evicted_keys_total"), 0.0);
+  EXPECT_NE(m.find("# TYPE jeweler_redis_evicted_keys_total counter"), std::string::npos);
+
+  // INFO is cached: many scrapes do not make many INFO round trips.
+  auto info_calls = [&] {
+    auto stats = redis.cli({"INFO", "commandstats"});
+    auto p = stats.find("cmdstat_info:calls=");
+    return p == std::string::npos ? 0L : std::stol(stats.substr(p + 19));
+  };
+  auto t0 = std::chrono::steady_clock::now();
+  auto before = info_calls();
+  for (int i = 0; i < 50; ++i) scrape(port);
+  auto after = info_calls();
+  // One poll (2 INFO) per 5 s elapsed, +1 poll at each end, +1 for the cli's own INFO.
+  auto polls =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - t0)
+              .count() /
+          5 +
+      2;
+  EXPECT_LE(after - before, 2 * polls + 1) << "50 scrapes made " << (after - before) << " INFO";
+
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(20s), 0);
+}
+
+TEST(Ops, EvictionsShowInMetrics) {
+  RedisServerOptions o;
+  o.extra_args = {"--maxmemory", "3mb", "--maxmemory-policy", "allkeys-random"};
+  RedisServer redis(o);
+  ServerProcess server({{"REDIS_URL", redis.url()}});
+  auto port = server.wait_listening();
+  ASSERT_NE(port, 0) << server.output();
+  // Fill well past maxmemory: Redis evicts to make room.
+  for (int round = 0; round < 8; ++round)
+    redis.cli({"EVAL", "for i=1,2000 do redis.call('SET', ARGV[1] .. i, string.rep('x', 512)) end",
+               "0", "fill" + std::to_string(round) + ":"});
+  redis.cli({"SET", "last", "x"});
+  auto evicted_by_redis = std::stol(
+      redis.cli({"INFO", "stats"}).substr(redis.cli({"INFO", "stats"}).find("evicted_keys:") + 13));
+  ASSERT_GT(evicted_by_redis, 0);
+  std::optional<double> evicted;
+  auto until = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < until) {
+    evicted = sample(scrape(port), "jeweler_redis_evicted_keys_total");
+    if (evicted && *evicted > 0) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_TRUE(evicted);
+  EXPECT_GT(*evicted, 0);
+  EXPECT_LE(*evicted, static_cast<double>(evicted_by_redis) + 0.5);
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(20s), 0);
+}
+
+TEST(Ops, MetricsPassPromtoolCheck) {
+  RedisServer redis;
+  ServerProcess server({{"REDIS_URL", redis.url()}});
+  auto port = server.wait_listening();
+  ASSERT_NE(port, 0) << server.output();
+  ASSERT_EQ(wait_status(port, "/health/ready", 200, 10s)->status, 200);
+  // Some traffic so that every family has samples (histograms included).
+  for (int i = 0; i < 5; ++i) http_request(port, "GET", "/health");
+  http_request(port, "GET", "/no/such/route");
+  std::string m;
+  auto until = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < until) {
+    m = scrape(port);
+    if (sample(m, "jeweler_redis_memory_used_bytes")) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  auto check = promtool_check(m);
+  if (!check)
+    GTEST_SKIP() << "promtool is not installed (Debian package prometheus; scripts/deps.sh)";
+  EXPECT_EQ(check->first, 0) << check->second << "\n---\n" << m;
+  server.signal(SIGTERM);
+  EXPECT_EQ(server.wait_exit(20s), 0);
+}
