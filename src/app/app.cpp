@@ -257,6 +257,8 @@ int App::run() {
   server.start(std::move(hooks));
 
   const auto deadline = cfg.shutdown_timeout;
+  const auto drain_delay = cfg.shutdown_drain_delay;
+  asio::steady_timer drain_timer(control);
   std::function<void(const boost::system::error_code&, int)> on_signal;
   on_signal = [&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -265,11 +267,29 @@ int App::run() {
       spdlog::default_logger()->flush();
       std::_Exit(130);
     }
-    spdlog::info(
-        "{{\"msg\":\"shutting down: no new connections, finishing requests in flight\","
-        "\"signal\":{},\"deadlineMs\":{}}}",
-        sig, deadline.count());
-    server.begin_shutdown(deadline);
+    auto begin_shutdown = [&server, deadline, sig] {
+      spdlog::info(
+          "{{\"msg\":\"shutting down: no new connections, finishing requests in flight\","
+          "\"signal\":{},\"deadlineMs\":{}}}",
+          sig, deadline.count());
+      server.begin_shutdown(deadline);
+    };
+    if (drain_delay.count() > 0) {
+      // SHUTDOWN_DRAIN_DELAY_MS: /health/ready already answers 503 (the flag
+      // above); the listener keeps accepting and serving until load
+      // balancers have taken this instance out, then the normal shutdown.
+      spdlog::info(
+          "{{\"msg\":\"draining: /health/ready answers 503, still serving\",\"signal\":{},"
+          "\"drainDelayMs\":{}}}",
+          sig, drain_delay.count());
+      spdlog::default_logger()->flush();
+      drain_timer.expires_after(drain_delay);
+      drain_timer.async_wait([begin_shutdown](const boost::system::error_code& e) {
+        if (!e) begin_shutdown();
+      });
+    } else {
+      begin_shutdown();
+    }
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);

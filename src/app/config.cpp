@@ -55,7 +55,7 @@ const std::vector<std::string>& known_keys() {
         "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL", "HOST", "PORT", "TRUST_PROXY", "DATABASE_PATH",
         "DATABASE_BUSY_TIMEOUT_MS", "BODY_LIMIT_BYTES", "UPLOAD_LIMIT_BYTES",
         "HTTP_HEADER_TIMEOUT_MS", "HTTP_IDLE_TIMEOUT_MS", "HTTP_THREADS", "HTTP_MAX_CONNECTIONS",
-        "JEWELER_TEST_ROUTES",
+        "JEWELER_TEST_ROUTES", "SHUTDOWN_DRAIN_DELAY_MS",
         // Cache TTLs (section 4)
         "CACHE_TTL_KPI", "CACHE_TTL_GOLD_PRICE", "CACHE_TTL_CUSTOMER", "CACHE_TTL_PRODUCT",
         "CACHE_TTL_INVOICE", "CACHE_TTL_PERMISSIONS"};
@@ -169,6 +169,7 @@ ServerConfig load_config(const std::optional<std::string>& file, Lookup env_in) 
   c.http.max_connections =
       static_cast<std::size_t>(integer("HTTP_MAX_CONNECTIONS", 1, 1'000'000, 10000));
   c.shutdown_timeout = millis("SHUTDOWN_TIMEOUT_MS", 0, 3'600'000, c.shutdown_timeout);
+  c.shutdown_drain_delay = millis("SHUTDOWN_DRAIN_DELAY_MS", 0, 3'600'000, c.shutdown_drain_delay);
 
   if (auto v = get("LOG_LEVEL")) {
     auto l = normalize_log_level(*v);

@@ -246,3 +246,53 @@ TEST(Ops, MetricsPassPromtoolCheck) {
   server.signal(SIGTERM);
   EXPECT_EQ(server.wait_exit(20s), 0);
 }
+
+// SHUTDOWN_DRAIN_DELAY_MS (Kubernetes-style): after SIGTERM, /health/ready
+// answers 503 while new connections are still accepted and served; then the
+// normal graceful shutdown closes the listener and the process exits 0.
+TEST(Ops, DrainDelayKeepsServingWhileNotReady) {
+  RedisServer redis;
+  ServerProcess server({{"REDIS_URL", redis.url()}, {"SHUTDOWN_DRAIN_DELAY_MS", "8000"}});
+  auto port = server.wait_listening();
+  ASSERT_NE(port, 0) << server.output();
+  ASSERT_EQ(wait_status(port, "/health/ready", 200, 10s)->status, 200);
+  Conn keep(port);  // a keep-alive connection opened before the signal
+  keep.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(keep.read_response(5s));
+
+  server.signal(SIGTERM);
+  auto ready = wait_status(port, "/health/ready", 503, 10s);
+  ASSERT_TRUE(ready);
+  ASSERT_EQ(ready->status, 503) << ready->body;
+  EXPECT_EQ(json::parse(ready->body).at("reason").as_string(), "shutting_down");
+  EXPECT_FALSE(ready->header("retry-after").empty());
+  // Still accepting: fresh connections are served (each http_request is one).
+  int served = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto r = http_request(port, "GET", "/health/live");
+    if (r && r->status == 200) ++served;
+  }
+  EXPECT_EQ(served, 5);
+  auto h = http_request(port, "GET", "/health");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200) << h->body;  // Redis is fine; only readiness turned
+  // The connection opened before the signal still works too.
+  keep.send("GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n");
+  auto k = keep.read_response(5s);
+  ASSERT_TRUE(k);
+  EXPECT_EQ(k->status, 200);
+  EXPECT_TRUE(server.running());
+  EXPECT_NE(server.output().find("draining"), std::string::npos) << server.output();
+
+  // Then the normal shutdown: the listener closes and the process exits 0.
+  EXPECT_EQ(server.wait_exit(30s), 0) << server.output();
+  EXPECT_FALSE(can_connect(port));
+  auto out = server.output();
+  EXPECT_LT(out.find("draining"), out.find("shutting down: no new connections")) << out;
+}
+
+TEST(Ops, DrainDelayIsValidated) {
+  auto r = run_server({{"SHUTDOWN_DRAIN_DELAY_MS", "-1"}}, {});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("SHUTDOWN_DRAIN_DELAY_MS"), std::string::npos) << r.output;
+}
