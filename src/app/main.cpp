@@ -4,6 +4,7 @@
 #include <jeweler/app/embedded_redis.hpp>
 #include <jeweler/app/help.hpp>
 #include <jeweler/http/json_log.hpp>
+#include <jeweler/redis/log.hpp>
 
 #ifdef JEWELER_HAVE_APP_ROUTES
 #include <jeweler/app/routes/module.hpp>
@@ -66,18 +67,18 @@ int main(int argc, char** argv) {
     http::setup_json_logging(cfg.log_level);
     // Refuses a Redis mode this build cannot run, naming the setting (a
     // client that is never run; its log lines are muted).
-    auto level = spdlog::default_logger()->level();
-    spdlog::default_logger()->set_level(spdlog::level::off);
+    auto level = jeweler::logger().level();
+    jeweler::logger().set_level(spdlog::level::off);
     {
       boost::asio::io_context probe;
       try {
         redis::make_client(probe.get_executor(), cfg.redis).reset();
       } catch (...) {
-        spdlog::default_logger()->set_level(level);
+        jeweler::logger().set_level(level);
         throw;
       }
     }
-    spdlog::default_logger()->set_level(level);
+    jeweler::logger().set_level(level);
     spdlog::flush_every(std::chrono::seconds(1));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "jeweler-server: configuration error: %s\n", e.what());

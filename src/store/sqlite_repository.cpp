@@ -1,3 +1,4 @@
+#include <jeweler/redis/log.hpp>
 #include <jeweler/store/sqlite_repository.hpp>
 
 #include <jeweler/redis/config.hpp>
@@ -190,8 +191,8 @@ Result<void> migrate(Connection& c) {
     current = static_cast<int>(st.i64(0));
   }
   if (current > kLatestVersion) {
-    spdlog::error("store: database schema version {} is newer than this binary's {}", current,
-                  kLatestVersion);
+    jeweler::logger().error("store: database schema version {} is newer than this binary's {}",
+                            current, kLatestVersion);
     return jeweler::errc::internal;
   }
   for (int v = current + 1; v <= kLatestVersion; ++v) {
@@ -199,7 +200,8 @@ Result<void> migrate(Connection& c) {
     STORE_STMT(ins, c.prepare("INSERT INTO schema_version(version, applied_at) VALUES (?1, ?2)"));
     ins.bind(1, v).bind(2, wall_ms());
     if (auto r = ins.run(); !r) return r;
-    spdlog::debug("store: applied schema migration {}", v);  // start-up prints one line (API.md 7)
+    jeweler::logger().debug("store: applied schema migration {}",
+                            v);  // start-up prints one line (API.md 7)
   }
   return tx.commit();
 }
@@ -325,7 +327,8 @@ Result<std::unique_ptr<SqliteRepository>> SqliteRepository::open(const Options& 
   std::error_code fec;
   if (db_path.has_parent_path()) fs::create_directories(db_path.parent_path(), fec);
   if (fec) {
-    spdlog::error("store: cannot create the directory of {}: {}", o.database_path, fec.message());
+    jeweler::logger().error("store: cannot create the directory of {}: {}", o.database_path,
+                            fec.message());
     return jeweler::errc::unavailable;
   }
   if (o.uploads_dir.empty())
@@ -334,7 +337,7 @@ Result<std::unique_ptr<SqliteRepository>> SqliteRepository::open(const Options& 
             .string();
   fs::create_directories(o.uploads_dir, fec);
   if (fec) {
-    spdlog::error("store: cannot create {}: {}", o.uploads_dir, fec.message());
+    jeweler::logger().error("store: cannot create {}: {}", o.uploads_dir, fec.message());
     return jeweler::errc::unavailable;
   }
   if (o.connections < 1) o.connections = 1;
@@ -794,7 +797,7 @@ Result<Upload> SqliteRepository::create_upload(const TenantId& tenant, const New
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) {
-    spdlog::error("store: cannot create upload directory: {}", ec.message());
+    jeweler::logger().error("store: cannot create upload directory: {}", ec.message());
     return jeweler::errc::unavailable;
   }
   {
@@ -802,14 +805,14 @@ Result<Upload> SqliteRepository::create_upload(const TenantId& tenant, const New
     out.write(nu.bytes.data(), static_cast<std::streamsize>(nu.bytes.size()));
     out.flush();
     if (!out) {
-      spdlog::error("store: cannot write upload file");
+      jeweler::logger().error("store: cannot write upload file");
       fs::remove(tmp_path, ec);
       return jeweler::errc::unavailable;
     }
   }
   fs::rename(tmp_path, final_path, ec);
   if (ec) {
-    spdlog::error("store: cannot rename upload file: {}", ec.message());
+    jeweler::logger().error("store: cannot rename upload file: {}", ec.message());
     fs::remove(tmp_path, ec);
     return jeweler::errc::unavailable;
   }
