@@ -225,13 +225,25 @@ TEST(Ops, EvictionsShowInMetrics) {
 
 TEST(Ops, MetricsPassPromtoolCheck) {
   RedisServer redis;
-  ServerProcess server({{"REDIS_URL", redis.url()}});
+  ServerProcess server({{"REDIS_URL", redis.url()}, {"COOKIE_SECURE", "false"}}, {"--demo-data"});
   auto port = server.wait_listening();
   ASSERT_NE(port, 0) << server.output();
   ASSERT_EQ(wait_status(port, "/health/ready", 200, 10s)->status, 200);
-  // Some traffic so that every family has samples (histograms included).
+  // Traffic through every component, so that their families have samples:
+  // logins (sessions, auth limiters), a cached route (cache, api limiters).
   for (int i = 0; i < 5; ++i) http_request(port, "GET", "/health");
   http_request(port, "GET", "/no/such/route");
+  std::map<std::string, std::string> json_type = {{"Content-Type", "application/json"}};
+  auto login = http_request(port, "POST", "/api/auth/login", json_type,
+                            R"({"email":"owner@aurum.example","password":"aurum-owner-pw"})");
+  ASSERT_TRUE(login);
+  ASSERT_EQ(login->status, 200) << login->body;
+  http_request(port, "POST", "/api/auth/login", json_type,
+               R"({"email":"owner@aurum.example","password":"wrong"})");
+  auto token = json::parse(login->body).at("token").as_string();
+  std::map<std::string, std::string> auth = {{"Authorization", "Bearer " + std::string(token)}};
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(http_request(port, "GET", "/api/dashboard/kpi", auth)->status, 200);
   std::string m;
   auto until = std::chrono::steady_clock::now() + 20s;
   while (std::chrono::steady_clock::now() < until) {
@@ -243,6 +255,12 @@ TEST(Ops, MetricsPassPromtoolCheck) {
   if (!check)
     GTEST_SKIP() << "promtool is not installed (Debian package prometheus; scripts/deps.sh)";
   EXPECT_EQ(check->first, 0) << check->second << "\n---\n" << m;
+  // The families of the other components were part of what was checked.
+  EXPECT_TRUE(sample(m, "jeweler_ratelimit_decisions_total")) << m;
+  EXPECT_TRUE(sample(m, "jeweler_cache_requests_total")) << m;
+  EXPECT_NE(m.find("jeweler_http_request_duration_seconds_bucket{route=\"/api/dashboard/kpi\""),
+            std::string::npos)
+      << m;
   server.signal(SIGTERM);
   EXPECT_EQ(server.wait_exit(20s), 0);
 }
