@@ -1,6 +1,7 @@
 # jeweler_library(NAME SOURCES ... DEPS ... [PRIVATE_DEPS ...])
 # Defines library jeweler_NAME (alias jeweler::NAME), exported and installed with
-# its public headers (every *.hpp of the folder except those under detail/).
+# its public headers (every *.hpp of the folder except those under detail/) as
+# the package component NAME (find_package(jeweler COMPONENTS NAME)).
 function(jeweler_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
   add_library(jeweler_${name} ${ARG_SOURCES})
@@ -10,9 +11,13 @@ function(jeweler_library name)
     $<BUILD_INTERFACE:${JEWELER_INCLUDE_ROOT}>
     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
   target_link_libraries(jeweler_${name} PUBLIC ${ARG_DEPS} PRIVATE ${ARG_PRIVATE_DEPS})
-  install(TARGETS jeweler_${name} EXPORT jewelerTargets
+  # One export set per component (jeweler_<name>Targets.cmake), so that
+  # find_package(jeweler COMPONENTS ...) loads only what was asked for and
+  # looks only for those components' dependencies (jewelerConfig.cmake.in).
+  install(TARGETS jeweler_${name} EXPORT jeweler_${name}Targets
     ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
     LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  set_property(GLOBAL APPEND PROPERTY JEWELER_COMPONENTS ${name})
   file(GLOB headers RELATIVE ${CMAKE_CURRENT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR}/*.hpp)
   install(FILES ${headers} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/jeweler/${name})
 endfunction()

@@ -12,6 +12,7 @@ PKGS=(
   libspdlog-dev libfmt-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools
+  prometheus python3 python3-yaml
 )
 case "${1:-}" in
   "") ;;

@@ -1,5 +1,9 @@
 #include <jeweler/app/app.hpp>
+#include <jeweler/app/redis_memory.hpp>
+#include <jeweler/http/process_metrics.hpp>
 #include <jeweler/http/server.hpp>
+
+#include <boost/version.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -118,6 +122,14 @@ App::App(ServerConfig config, RedisOrigin origin) : impl_(std::make_unique<Impl>
               {"route"});
   r.histogram("jeweler_redis_command_duration_seconds", "Redis command latency (seconds)",
               {"command"});
+  // What operators look for first (issue 19): build info and process_*.
+  metrics::add_build_info(
+      r, "jeweler_build_info",
+      {{"version", std::string(version())},
+       {"compiler", fmt::format("gcc {}", __VERSION__)},
+       {"boost", BOOST_LIB_VERSION},
+       {"redis_mode", std::string(redis::to_string(impl_->config.redis.mode))}});
+  metrics::add_process_collector(r);
 }
 
 App::~App() = default;
@@ -170,12 +182,15 @@ int App::run() {
     w.gauge("jeweler_http_connections", "Open HTTP connections", {},
             static_cast<double>(server.connections()));
   });
+  // Redis memory: thread 0 polls INFO every few seconds (not per scrape).
+  auto redis_memory = std::make_shared<RedisMemory>();
+  add_redis_memory_collector(I.registry, redis_memory);
   auto& protocol_errors = I.registry.counter(
       "jeweler_http_requests_total", "HTTP requests answered", {"route", "method", "status"});
 
   http::ThreadHooks hooks;
-  hooks.init = [&I, &cfg, &protocol_errors](std::size_t i,
-                                            asio::any_io_executor ex) -> http::ThreadHandler {
+  hooks.init = [&I, &cfg, &protocol_errors, redis_memory](
+                   std::size_t i, asio::any_io_executor ex) -> http::ThreadHandler {
     auto ts = std::make_unique<ThreadServices>();
     ts->client = redis::make_client(ex, cfg.redis);
     ts->client->set_observer(std::make_shared<CommandMetrics>(I.registry.histogram(
@@ -187,6 +202,10 @@ int App::run() {
       if (m.init_thread) m.init_thread(*ts->ctx);
     asio::co_spawn(ex, publish_redis_state(*ts->client, I.board->slots[i], ts->stop_publisher),
                    asio::detached);
+    // In cluster mode INFO would describe one node only: not exported.
+    if (i == 0 && cfg.redis.mode != redis::Mode::cluster)
+      asio::co_spawn(ex, poll_redis_memory(*ts->client, redis_memory, ts->stop_publisher, 5s),
+                     asio::detached);
     auto access = spdlog::get("access");
     if (!access) access = spdlog::default_logger();
     http::ThreadHandler h;
@@ -238,6 +257,8 @@ int App::run() {
   server.start(std::move(hooks));
 
   const auto deadline = cfg.shutdown_timeout;
+  const auto drain_delay = cfg.shutdown_drain_delay;
+  asio::steady_timer drain_timer(control);
   std::function<void(const boost::system::error_code&, int)> on_signal;
   on_signal = [&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -246,11 +267,29 @@ int App::run() {
       spdlog::default_logger()->flush();
       std::_Exit(130);
     }
-    spdlog::info(
-        "{{\"msg\":\"shutting down: no new connections, finishing requests in flight\","
-        "\"signal\":{},\"deadlineMs\":{}}}",
-        sig, deadline.count());
-    server.begin_shutdown(deadline);
+    auto begin_shutdown = [&server, deadline, sig] {
+      spdlog::info(
+          "{{\"msg\":\"shutting down: no new connections, finishing requests in flight\","
+          "\"signal\":{},\"deadlineMs\":{}}}",
+          sig, deadline.count());
+      server.begin_shutdown(deadline);
+    };
+    if (drain_delay.count() > 0) {
+      // SHUTDOWN_DRAIN_DELAY_MS: /health/ready already answers 503 (the flag
+      // above); the listener keeps accepting and serving until load
+      // balancers have taken this instance out, then the normal shutdown.
+      spdlog::info(
+          "{{\"msg\":\"draining: /health/ready answers 503, still serving\",\"signal\":{},"
+          "\"drainDelayMs\":{}}}",
+          sig, drain_delay.count());
+      spdlog::default_logger()->flush();
+      drain_timer.expires_after(drain_delay);
+      drain_timer.async_wait([begin_shutdown](const boost::system::error_code& e) {
+        if (!e) begin_shutdown();
+      });
+    } else {
+      begin_shutdown();
+    }
     signals.async_wait(on_signal);
   };
   signals.async_wait(on_signal);

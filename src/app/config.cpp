@@ -24,6 +24,21 @@ std::string trim(std::string_view s) {
 
 }  // namespace
 
+std::optional<std::string> normalize_log_level(std::string_view text) {
+  std::string l = trim(text);
+  for (auto& ch : l) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  // Each spelling -> the name the log lines print ("level":"warning", ...).
+  static const std::pair<const char*, const char*> levels[] = {
+      {"trace", "trace"},      {"debug", "debug"},     {"info", "info"},
+      {"information", "info"}, {"warning", "warning"}, {"warn", "warning"},
+      {"error", "error"},      {"err", "error"},       {"critical", "critical"},
+      {"crit", "critical"},    {"fatal", "critical"},  {"off", "off"},
+      {"none", "off"}};
+  for (const auto& [spelling, name] : levels)
+    if (l == spelling) return std::string(name);
+  return std::nullopt;
+}
+
 const std::vector<std::string>& known_keys() {
   static const std::vector<std::string> keys = [] {
     std::vector<std::string> k = {
@@ -43,7 +58,7 @@ const std::vector<std::string>& known_keys() {
         "SHUTDOWN_TIMEOUT_MS", "LOG_LEVEL", "HOST", "PORT", "TRUST_PROXY", "DATABASE_PATH",
         "DATABASE_BUSY_TIMEOUT_MS", "BODY_LIMIT_BYTES", "UPLOAD_LIMIT_BYTES",
         "HTTP_HEADER_TIMEOUT_MS", "HTTP_IDLE_TIMEOUT_MS", "HTTP_THREADS", "HTTP_MAX_CONNECTIONS",
-        "JEWELER_TEST_ROUTES",
+        "JEWELER_TEST_ROUTES", "SHUTDOWN_DRAIN_DELAY_MS",
         // Cache TTLs (section 4)
         "CACHE_TTL_KPI", "CACHE_TTL_GOLD_PRICE", "CACHE_TTL_CUSTOMER", "CACHE_TTL_PRODUCT",
         "CACHE_TTL_INVOICE", "CACHE_TTL_PERMISSIONS"};
@@ -204,14 +219,15 @@ ServerConfig load_config(const std::optional<std::string>& file, Lookup env_in) 
   c.http.max_connections =
       static_cast<std::size_t>(integer("HTTP_MAX_CONNECTIONS", 1, 1'000'000, 10000));
   c.shutdown_timeout = millis("SHUTDOWN_TIMEOUT_MS", 0, 3'600'000, c.shutdown_timeout);
+  c.shutdown_drain_delay = millis("SHUTDOWN_DRAIN_DELAY_MS", 0, 3'600'000, c.shutdown_drain_delay);
 
   if (auto v = get("LOG_LEVEL")) {
-    std::string l = trim(*v);
-    for (auto& ch : l) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
-    if (std::find(std::begin(levels), std::end(levels), l) == std::end(levels))
-      bad("LOG_LEVEL", "'" + *v + "' is not one of trace, debug, info, warn, error, critical, off");
-    c.log_level = l;
+    auto l = normalize_log_level(*v);
+    if (!l)
+      bad("LOG_LEVEL", "'" + *v +
+                           "' is not a level: trace, debug, info, warning (warn), error (err), "
+                           "critical (crit, fatal), off (none)");
+    c.log_level = *l;
   }
 
   c.session_ttl = duration("SESSION_TTL", "JWT_EXPIRES_IN", c.session_ttl);

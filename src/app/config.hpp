@@ -26,7 +26,8 @@ struct ServerConfig {
   redis::Config redis;                                // REDIS_* (redis::Config::from_env)
   bool redis_configured = false;                      // any REDIS_* connection variable set
   std::chrono::milliseconds shutdown_timeout{10000};  // SHUTDOWN_TIMEOUT_MS
-  std::string log_level = "info";                     // LOG_LEVEL
+  std::chrono::milliseconds shutdown_drain_delay{0};  // SHUTDOWN_DRAIN_DELAY_MS
+  std::string log_level = "info";                     // LOG_LEVEL (normalized)
   std::chrono::milliseconds session_ttl{24h};         // SESSION_TTL / JWT_EXPIRES_IN
   std::chrono::milliseconds session_max_lifetime{
       7 * 24h};                                    // SESSION_MAX_LIFETIME / JWT_REFRESH_EXPIRES_IN
@@ -66,6 +67,12 @@ ServerConfig load_config(const std::optional<std::string>& file, Lookup env = {}
 /// (standard or URL alphabet, padding optional), decoded; std::nullopt when
 /// it is neither or decodes to fewer than 16 or more than 64 bytes.
 std::optional<std::string> decode_key_text(std::string_view text);
+
+/// LOG_LEVEL, case-insensitive, in the usual spellings (warn/warning,
+/// err/error, crit/critical/fatal, none/off, ...) -> the level name the log
+/// lines print (trace, debug, info, warning, error, critical, off); nullopt
+/// for anything else.
+std::optional<std::string> normalize_log_level(std::string_view text);
 
 /// Checks "a.b.c.d[/n]" or IPv6 "x::y[/n]"; throws ConfigError naming `what`.
 void validate_cidr(std::string_view cidr, std::string_view what);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -69,6 +70,23 @@ bool ping(int fd, std::chrono::milliseconds timeout) {
 }
 
 }  // namespace
+
+std::optional<std::string> find_on_path(std::string_view program) {
+  const char* path_env = std::getenv("PATH");
+  std::string_view path = path_env ? path_env : "/usr/local/bin:/usr/bin:/bin";
+  while (true) {
+    auto colon = path.find(':');
+    std::string dir(path.substr(0, colon));
+    if (dir.empty()) dir = ".";
+    std::string candidate = dir + "/" + std::string(program);
+    std::error_code ec;
+    if (::access(candidate.c_str(), X_OK) == 0 && !fs::is_directory(candidate, ec))
+      return candidate;
+    if (colon == std::string_view::npos) break;
+    path.remove_prefix(colon + 1);
+  }
+  return std::nullopt;
+}
 
 bool use_embedded_redis(const ServerConfig& cfg) noexcept {
   return !cfg.redis_configured;
@@ -128,14 +146,17 @@ pid_t EmbeddedRedis::spawn() {
   return pid;
 }
 
-bool EmbeddedRedis::wait_answering(std::chrono::milliseconds timeout, pid_t pid) {
+bool EmbeddedRedis::wait_answering(std::chrono::milliseconds timeout, pid_t pid, int* exit_status) {
   auto until = std::chrono::steady_clock::now() + timeout;
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   std::strncpy(sa.sun_path, socket_.c_str(), sizeof sa.sun_path - 1);
   while (std::chrono::steady_clock::now() < until) {
     int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid) return false;  // it exited
+    if (::waitpid(pid, &status, WNOHANG) == pid) {  // it exited (reaped here)
+      if (exit_status) *exit_status = status;
+      return false;
+    }
     int fd = connect_with_timeout(reinterpret_cast<sockaddr*>(&sa), sizeof sa, AF_UNIX, 200ms);
     if (fd >= 0) {
       bool ok = ping(fd, 500ms);
@@ -152,13 +173,31 @@ void EmbeddedRedis::start(std::chrono::milliseconds timeout) {
     throw std::runtime_error("the socket path " + socket_ +
                              " is too long for a unix socket; set DATABASE_PATH to a shorter "
                              "directory or configure REDIS_URL");
+  // Say what is missing before trying: a child that cannot exec leaves no log.
+  const char* how_to_fix =
+      "install it (Debian/Ubuntu: apt-get install redis-server) or set REDIS_URL to a Redis "
+      "you run (e.g. REDIS_URL=redis://127.0.0.1:6379)";
+  if (!find_on_path("redis-server")) {
+    const char* path_env = std::getenv("PATH");
+    throw std::runtime_error(
+        std::string("no Redis is configured and redis-server was not found on the PATH (") +
+        (path_env ? path_env : "PATH unset") + "): " + how_to_fix);
+  }
   pid_t pid = spawn();
-  if (!wait_answering(timeout, pid)) {
-    int status = 0;
+  int status = 0;
+  if (!wait_answering(timeout, pid, &status)) {
     if (::waitpid(pid, &status, WNOHANG) == 0) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
     }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+      throw std::runtime_error(std::string("cannot run redis-server (exec failed): ") + how_to_fix);
+    std::error_code ec;
+    if (!fs::exists(log_, ec))
+      throw std::runtime_error(
+          "the embedded redis-server exited before writing its log (" + log_ + "; exit status " +
+          std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) +
+          "): run `redis-server --version` to check the installation, or " + how_to_fix);
     std::string tail;
     std::ifstream in(log_);
     std::deque<std::string> lines;
@@ -167,8 +206,6 @@ void EmbeddedRedis::start(std::chrono::milliseconds timeout) {
       if (lines.size() > 5) lines.pop_front();
     }
     for (auto& l : lines) tail += "\n  " + l;
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
-      throw std::runtime_error("cannot run redis-server (not installed or not on PATH)");
     throw std::runtime_error("the embedded redis-server did not start (log " + log_ + ")" + tail);
   }
   pid_ = pid;

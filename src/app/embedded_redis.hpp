@@ -16,7 +16,9 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace jeweler::app {
@@ -26,6 +28,9 @@ struct ServerConfig;
 /// The start-up decision: true when no REDIS_* connection variable is set,
 /// whatever listens on localhost:6379 (nothing is probed).
 bool use_embedded_redis(const ServerConfig& cfg) noexcept;
+
+/// The full path of an executable `program` found on $PATH, if any.
+std::optional<std::string> find_on_path(std::string_view program);
 
 class EmbeddedRedis {
  public:
@@ -51,7 +56,9 @@ class EmbeddedRedis {
 
  private:
   pid_t spawn();
-  bool wait_answering(std::chrono::milliseconds timeout, pid_t pid);
+  /// False when the child exited (its wait status in *exit_status; the
+  /// child is then reaped) or did not answer in time.
+  bool wait_answering(std::chrono::milliseconds timeout, pid_t pid, int* exit_status = nullptr);
   void supervise();
 
   std::string dir_, socket_, log_;

@@ -2,7 +2,9 @@
 #include <jeweler/app/app.hpp>
 #include <jeweler/app/config.hpp>
 #include <jeweler/app/embedded_redis.hpp>
+#include <jeweler/app/help.hpp>
 #include <jeweler/http/json_log.hpp>
+#include <jeweler/redis/log.hpp>
 
 #ifdef JEWELER_HAVE_APP_ROUTES
 #include <jeweler/app/routes/module.hpp>
@@ -23,21 +25,7 @@ namespace {
 
 constexpr const char* usage =
     "usage: jeweler-server [--config FILE] [--demo-data] [--help] [--version]\n"
-    "\n"
-    "  --config FILE  read settings from FILE (KEY=VALUE lines); environment variables win\n"
-    "  --demo-data    create the demo tenants when DATABASE_PATH holds no data yet\n"
-    "  --help         show this help\n"
-    "  --version      show the version\n"
-    "\n"
-    "Settings (environment or file): REDIS_URL or REDIS_HOST/PORT/PASSWORD/DB/USERNAME,\n"
-    "REDIS_TLS_*, REDIS_CLUSTER_NODES, REDIS_SENTINELS/REDIS_SENTINEL_MASTER, REDIS_*_MS,\n"
-    "REDIS_KEY_PREFIX, HOST, PORT, LOG_LEVEL, SHUTDOWN_TIMEOUT_MS, SESSION_*, COOKIE_SECURE,\n"
-    "TRUST_PROXY, DATABASE_PATH, RATE_LIMIT_*, CACHE_TTL_*, BODY_LIMIT_BYTES,\n"
-    "UPLOAD_LIMIT_BYTES, HTTP_HEADER_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_THREADS,\n"
-    "HTTP_MAX_CONNECTIONS, SESSION_2FA_PENDING_TTL, LOG_HASH_KEY. With no REDIS_*\n"
-    "connection variable set, a private redis-server is always started (unix socket, data\n"
-    "under the folder of DATABASE_PATH, ./var/); whatever listens on localhost:6379 is never\n"
-    "used. Files and directories the server creates are 0600/0700 whatever the umask.\n";
+    "(--help lists every setting)\n";
 
 }  // namespace
 
@@ -53,7 +41,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
-      std::fputs(usage, stdout);
+      std::fputs(app::help_text().c_str(), stdout);
       return 0;
     }
     if (a == "--version") {
@@ -85,18 +73,18 @@ int main(int argc, char** argv) {
     http::setup_json_logging(cfg.log_level);
     // Refuses a Redis mode this build cannot run, naming the setting (a
     // client that is never run; its log lines are muted).
-    auto level = spdlog::default_logger()->level();
-    spdlog::default_logger()->set_level(spdlog::level::off);
+    auto level = jeweler::logger().level();
+    jeweler::logger().set_level(spdlog::level::off);
     {
       boost::asio::io_context probe;
       try {
         redis::make_client(probe.get_executor(), cfg.redis).reset();
       } catch (...) {
-        spdlog::default_logger()->set_level(level);
+        jeweler::logger().set_level(level);
         throw;
       }
     }
-    spdlog::default_logger()->set_level(level);
+    jeweler::logger().set_level(level);
     spdlog::flush_every(std::chrono::seconds(1));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "jeweler-server: configuration error: %s\n", e.what());

@@ -1,4 +1,5 @@
 #include <jeweler/cache/cache.hpp>
+#include <jeweler/redis/log.hpp>
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -168,9 +169,9 @@ error_code decode_error(std::string_view s) {
 /// A Redis error reply (or a reply of the wrong shape) for a cache command.
 error_code bad_reply(std::string_view what, const redis::Reply& r) {
   if (r.is_error())
-    spdlog::warn("cache: {} failed: {}", what, r.error_code());
+    jeweler::logger().warn("cache: {} failed: {}", what, r.error_code());
   else
-    spdlog::warn("cache: {}: unexpected reply {}", what, redis::to_debug_string(r));
+    jeweler::logger().warn("cache: {}: unexpected reply {}", what, redis::to_debug_string(r));
   return internal();
 }
 
@@ -277,8 +278,8 @@ void CacheService::redis_failed(const TenantId& t, std::string_view ns, const er
   count(t, ns, &detail::AtomicCounters::errors);
   if (jeweler::is_unavailable(ec)) down_ = true;
   if (jeweler::is_unavailable(ec) && stats_->enter_degraded())
-    spdlog::warn("cache: Redis unreachable ({}); serving from loaders until it returns",
-                 ec.message());
+    jeweler::logger().warn("cache: Redis unreachable ({}); serving from loaders until it returns",
+                           ec.message());
 }
 
 bool CacheService::known_down() const {
@@ -287,7 +288,8 @@ bool CacheService::known_down() const {
 
 void CacheService::redis_ok() {
   down_ = false;
-  if (stats_->leave_degraded()) spdlog::info("cache: Redis reachable again; caching resumed");
+  if (stats_->leave_degraded())
+    jeweler::logger().info("cache: Redis reachable again; caching resumed");
 }
 
 // --- raw values ---------------------------------------------------------------------
@@ -511,10 +513,10 @@ asio::awaitable<Result<std::string>> CacheService::run_loader(const TenantId& t,
   try {
     r = co_await loader();
   } catch (const std::exception& e) {
-    spdlog::error("cache: loader for namespace {} threw: {}", ns, e.what());
+    jeweler::logger().error("cache: loader for namespace {} threw: {}", ns, e.what());
     r = internal();
   } catch (...) {
-    spdlog::error("cache: loader for namespace {} threw a non-std exception", ns);
+    jeweler::logger().error("cache: loader for namespace {} threw a non-std exception", ns);
     r = internal();
   }
   co_return r;
@@ -575,7 +577,7 @@ asio::awaitable<Result<Fetched<std::string>>> CacheService::get_or_set(const Ten
     try {
       out = co_await lead(t, std::string(ns), std::string(key), loader, ttl);
     } catch (const std::exception& e) {  // never leave the waiters hanging
-      spdlog::error("cache: get_or_set failed: {}", e.what());
+      jeweler::logger().error("cache: get_or_set failed: {}", e.what());
       out = internal();
     }
   }
@@ -710,7 +712,7 @@ asio::awaitable<Result<std::optional<json::value>>> CacheService::get_json(const
   if (!*r) co_return std::optional<json::value>{};
   auto v = parse_json(**r);
   if (!v) {
-    spdlog::warn("cache: unreadable JSON in namespace {}; treated as a miss", ns);
+    jeweler::logger().warn("cache: unreadable JSON in namespace {}; treated as a miss", ns);
     count(t, ns, &detail::AtomicCounters::errors);
     co_return std::optional<json::value>{};
   }
@@ -737,7 +739,7 @@ asio::awaitable<Result<Fetched<json::value>>> CacheService::get_or_set_json(
     auto v = parse_json(r->value);
     if (v) co_return Fetched<json::value>{std::move(*v), r->source};
     count(t, ns, &detail::AtomicCounters::errors);
-    spdlog::warn("cache: unreadable JSON in namespace {}; dropped", ns);
+    jeweler::logger().warn("cache: unreadable JSON in namespace {}; dropped", ns);
     if (attempt > 0 || r->source != Source::hit) co_return make_error_code(errc::corrupt_data);
     (void)co_await del(t, ns, key);  // then load again
   }
@@ -762,7 +764,7 @@ asio::awaitable<Result<std::int64_t>> CacheService::increment(const TenantId& t,
   redis_ok();
   if (r->is_error()) {
     // Not an integer (or an overflow): the caller's mistake, not Redis'.
-    spdlog::warn("cache: increment in namespace {} refused: {}", ns, r->error_code());
+    jeweler::logger().warn("cache: increment in namespace {} refused: {}", ns, r->error_code());
     co_return invalid();
   }
   if (!r->is_integer()) co_return bad_reply("cache.incr", *r);

@@ -1,4 +1,5 @@
 #include <jeweler/http/json_log.hpp>
+#include <jeweler/redis/log.hpp>
 
 #include <spdlog/formatter.h>
 #include <spdlog/sinks/base_sink.h>
@@ -133,6 +134,12 @@ void setup_json_logging(const std::string& level_name) {
   access->flush_on(spdlog::level::warn);
   spdlog::drop("access");
   spdlog::register_logger(access);
+  // The libraries' own logger (jeweler::logger()): the same JSON lines,
+  // "logger":"jeweler", at the same level.
+  auto library = std::make_shared<spdlog::logger>("jeweler", sink);
+  library->set_level(level);
+  library->flush_on(spdlog::level::warn);
+  jeweler::set_logger(library);
 }
 
 }  // namespace jeweler::http

@@ -1,4 +1,5 @@
 #include <jeweler/ratelimit/limiter.hpp>
+#include <jeweler/redis/log.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -263,7 +264,7 @@ void Limiter::count(const Decision& d, const std::vector<Check>& checks) {
 Result<Decision> Limiter::degrade(const std::vector<Check>& checks, boost::system::error_code ec,
                                   std::optional<std::int64_t> now) {
   if (stats_->enter_degraded())
-    spdlog::warn(
+    jeweler::logger().warn(
         "ratelimit: Redis unusable ({}): fail-open limits use the in-process fallback, "
         "fail-closed limits answer unavailable until it recovers",
         ec.message());
@@ -509,7 +510,8 @@ asio::awaitable<Result<Decision>> Limiter::end_check(
     const auto& rep = c.first + g < replies.size() ? replies[c.first + g] : missing;
     const std::size_t n = groups[g].index.size();
     if (!rep.is_array() || rep.elements.size() != 2 + 5 * n) {
-      spdlog::error("ratelimit: unexpected script reply: {}", redis::to_debug_string(rep));
+      jeweler::logger().error("ratelimit: unexpected script reply: {}",
+                              redis::to_debug_string(rep));
       // What other groups counted stays counted: this is a bug or a broken
       // server, not a decision.
       return_leased(c);
@@ -578,11 +580,11 @@ asio::awaitable<Result<Decision>> Limiter::end_check(
     }
     if (!refund.empty()) {
       auto r = co_await client_.exec(std::move(refund), opts);
-      if (!r) spdlog::warn("ratelimit: refund failed: {}", r.error().message());
+      if (!r) jeweler::logger().warn("ratelimit: refund failed: {}", r.error().message());
     }
   }
 
-  if (stats_->leave_degraded()) spdlog::info("ratelimit: Redis reachable again");
+  if (stats_->leave_degraded()) jeweler::logger().info("ratelimit: Redis reachable again");
   count(d, checks);
   co_return d;
 }

@@ -1,5 +1,6 @@
 #include <jeweler/ratelimit/middleware.hpp>
 #include <jeweler/redis/error.hpp>
+#include <jeweler/redis/log.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -119,7 +120,8 @@ std::vector<Check> Middleware::checks_for(const RequestFacts& f,
     auto it = config_->limiters.find(n);
     if (it == config_->limiters.end()) {
       static std::atomic<bool> logged{false};
-      if (!logged.exchange(true)) spdlog::error("ratelimit: unknown limiter '{}' ignored", n);
+      if (!logged.exchange(true))
+        jeweler::logger().error("ratelimit: unknown limiter '{}' ignored", n);
       continue;
     }
     for (const auto& rule : it->second.rules) {

@@ -1,4 +1,5 @@
 #include <jeweler/redis/detail/cluster_client.hpp>
+#include <jeweler/redis/log.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -373,12 +374,12 @@ class Core : public std::enable_shared_from_this<Core> {
       const bool healthy = complete && masters_up();
       if (healthy && !ever_ready_) {
         ever_ready_ = true;
-        spdlog::info("redis cluster: {} masters serve all {} slots ({})", master_count(), kSlots,
-                     cfg_.describe());
+        jeweler::logger().info("redis cluster: {} masters serve all {} slots ({})", master_count(),
+                               kSlots, cfg_.describe());
       }
       if (!healthy && attempt == 3)
-        spdlog::warn("redis cluster: not ready: {}",
-                     last_error_.empty() ? "a master is unreachable" : last_error_);
+        jeweler::logger().warn("redis cluster: not ready: {}",
+                               last_error_.empty() ? "a master is unreachable" : last_error_);
       attempt = healthy ? 0 : attempt + 1;
       // A refresh asked for meanwhile (MOVED, a failed master) waits 100 ms
       // at least: failing requests must not turn into a CLUSTER SLOTS storm.

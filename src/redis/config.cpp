@@ -25,6 +25,13 @@ std::uint16_t parse_port(std::string_view text, std::string_view what) {
   return static_cast<std::uint16_t>(parse_int(text, what, 1, 65535));
 }
 
+/// A database number. Redis has 16 by default, but `databases N` in its
+/// configuration allows more: the server, not this parser, says whether the
+/// number exists (SELECT fails with a clear error at connect time).
+int parse_db(std::string_view text, std::string_view what) {
+  return static_cast<int>(parse_int(text, what, 0, 2'147'483'647));
+}
+
 }  // namespace
 
 std::string_view to_string(Mode m) noexcept {
@@ -122,15 +129,26 @@ std::vector<Endpoint> parse_endpoints(std::string_view list, std::string_view wh
   return out;
 }
 
-Config Config::from_url(std::string_view url, std::string_view what) {
+Config Config::from_url(std::string_view url_in, std::string_view what) {
   Config c;
+  std::string url = trim(url_in);
+  // A bare socket path, as redis-cli -s and ioredis take it: "/run/redis.sock".
+  if (!url.empty() && url.front() == '/') url = "unix://" + url;
   auto parsed = boost::urls::parse_uri(url);
-  if (!parsed) bad(what, "not a valid URL");
+  if (!parsed)
+    bad(what,
+        "not a valid URL (expected redis://host[:port][/db], rediss://..., "
+        "unix:///path.sock[?db=N], redis+unix:///path.sock[?db=N] or a socket path)");
   boost::urls::url_view u = *parsed;
   std::string scheme(u.scheme());
-  if (scheme == "unix") {
+  for (auto& ch : scheme) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  if (scheme == "unix" || scheme == "redis+unix" || scheme == "redis-socket") {
+    // unix:///path, unix://[user[:pass]@]/path, or (redis-py) unix:/path.
     c.unix_path = std::string(u.path());
-    if (c.unix_path.empty()) bad(what, "unix:// URL without a socket path");
+    if (c.unix_path.empty() || c.unix_path == "/")
+      bad(what, scheme + ":// URL without a socket path");
+    if (u.has_authority() && !u.host().empty())
+      bad(what, "a unix socket URL has no host: write " + scheme + ":///path/to/redis.sock");
   } else if (scheme == "redis" || scheme == "rediss") {
     c.tls.enabled = scheme == "rediss";
     if (u.host().empty()) bad(what, "URL without a host");
@@ -142,11 +160,10 @@ Config Config::from_url(std::string_view url, std::string_view what) {
       bad(what, "the port is not a number 1..65535");
     c.endpoint.port = u.has_port() ? parse_port(u.port(), what) : 6379;
     std::string path(u.path());
-    if (!path.empty() && path != "/") {
-      c.db = static_cast<int>(parse_int(std::string_view(path).substr(1), what, 0, 15));
-    }
+    if (!path.empty() && path != "/") c.db = parse_db(std::string_view(path).substr(1), what);
   } else {
-    bad(what, "scheme must be redis://, rediss:// or unix://");
+    bad(what,
+        "scheme must be redis://, rediss://, unix:// or redis+unix:// (or a bare socket path)");
   }
   if (u.has_userinfo()) {
     std::string user = u.user();
@@ -159,7 +176,12 @@ Config Config::from_url(std::string_view url, std::string_view what) {
     }
   }
   for (auto param : u.params()) {
-    if (param.key == "db") c.db = static_cast<int>(parse_int(param.value, what, 0, 15));
+    if (param.key == "db")
+      c.db = parse_db(param.value, what);
+    else if (param.key == "password")
+      c.password = std::string(param.value);
+    else if (param.key == "username" || param.key == "user")
+      c.username = std::string(param.value);
   }
   return c;
 }
@@ -189,7 +211,7 @@ Config Config::from_env(const Lookup& lookup_in) {
     if (auto v = get("REDIS_HOST")) c.endpoint.host = trim(*v);
     if (auto v = get("REDIS_PORT")) c.endpoint.port = parse_port(*v, "REDIS_PORT");
     if (auto v = get("REDIS_PASSWORD")) c.password = *v;
-    if (auto v = get("REDIS_DB")) c.db = static_cast<int>(parse_int(*v, "REDIS_DB", 0, 15));
+    if (auto v = get("REDIS_DB")) c.db = parse_db(*v, "REDIS_DB");
     if (auto v = get("REDIS_USERNAME")) c.username = *v;
   }
   if (c.endpoint.host.empty()) bad("REDIS_HOST", "empty host");
@@ -257,7 +279,7 @@ std::string Config::describe() const {
     case Mode::standalone:
       break;
   }
-  if (!unix_path.empty()) return "unix:" + unix_path;
+  if (!unix_path.empty()) return "unix:" + unix_path + (db ? "?db=" + std::to_string(db) : "");
   std::string host =
       endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]" : endpoint.host;
   return std::string(tls.enabled ? "rediss://" : "redis://") + host + ":" +

@@ -63,7 +63,11 @@ struct Config {
   /// environment by default). REDIS_URL overrides host/port/password/db.
   using Lookup = std::function<std::optional<std::string>(std::string_view name)>;
   static Config from_env(const Lookup& lookup = {});
-  /// redis://[user[:password]@]host[:port][/db], rediss://..., unix:///path[?db=N]
+  /// redis://[user[:password]@]host[:port][/db][?db=N], rediss://...,
+  /// unix:///path.sock[?db=N][&password=P] (also redis+unix://, and a bare
+  /// socket path "/run/redis.sock"). Any db >= 0 is accepted: whether the
+  /// server has it shows at connect time (SELECT).
+  /// Throws ConfigError (message "<what>: <reason>") for anything else.
   /// `what` names the setting in error messages.
   static Config from_url(std::string_view url, std::string_view what = "REDIS_URL");
   /// True when any REDIS_* connection variable is set (the server starts an

@@ -1,3 +1,4 @@
+#include <jeweler/redis/log.hpp>
 #include <jeweler/session/codec.hpp>
 #include <jeweler/session/detail/scripts.hpp>
 #include <jeweler/session/session.hpp>
@@ -103,16 +104,17 @@ error_code from_error_reply(const Reply& r, std::string_view op) {
                                                    "NOREPLICAS", "MISCONF",  "OOM"};
   for (auto t : transient) {
     if (code == t) {
-      spdlog::warn("session: {}: redis is not serving ({})", op, code);
+      jeweler::logger().warn("session: {}: redis is not serving ({})", op, code);
       return err(errc::unavailable);
     }
   }
-  spdlog::error("session: {}: unexpected redis error reply: {}", op, redis::to_debug_string(r));
+  jeweler::logger().error("session: {}: unexpected redis error reply: {}", op,
+                          redis::to_debug_string(r));
   return err(errc::internal);
 }
 
 error_code unexpected(const Reply& r, std::string_view op) {
-  spdlog::error("session: {}: unexpected reply shape: {}", op, redis::to_debug_string(r));
+  jeweler::logger().error("session: {}: unexpected reply shape: {}", op, redis::to_debug_string(r));
   return err(errc::internal);
 }
 
@@ -177,12 +179,13 @@ asio::awaitable<void> SessionService::update_index_stats(redis::Pipeline p) {
   if (p.empty()) co_return;
   auto r = co_await client_.exec(std::move(p));
   if (!r) {
-    spdlog::warn("session: tenant statistics not updated: {}", r.error().message());
+    jeweler::logger().warn("session: tenant statistics not updated: {}", r.error().message());
     co_return;
   }
   for (const auto& rep : *r)
     if (rep.is_error())
-      spdlog::warn("session: tenant statistics not updated: {}", redis::to_debug_string(rep));
+      jeweler::logger().warn("session: tenant statistics not updated: {}",
+                             redis::to_debug_string(rep));
 }
 
 asio::awaitable<Result<IssuedSession>> SessionService::create(NewSession in) {
@@ -232,8 +235,9 @@ asio::awaitable<Result<IssuedSession>> SessionService::create(NewSession in) {
     auto expired = strings_of(r->elements[2]);
     auto evicted = strings_of(r->elements[3]);
     if (*reset)
-      spdlog::warn("session: index of user {} in tenant {} was unreadable and was replaced",
-                   in.user_id.str(), in.tenant_id.str());
+      jeweler::logger().warn(
+          "session: index of user {} in tenant {} was unreadable and was replaced",
+          in.user_id.str(), in.tenant_id.str());
     stats_->add_created();
     stats_->add_expired(expired.size());
     stats_->add_evicted(evicted.size());
@@ -271,7 +275,7 @@ asio::awaitable<Result<IssuedSession>> SessionService::create(NewSession in) {
               .ip_changes = 0};
     co_return IssuedSession{std::move(tok.token), std::move(s), std::move(evicted)};
   }
-  spdlog::error("session: create: token collisions on every attempt");
+  jeweler::logger().error("session: create: token collisions on every attempt");
   stats_->add_error();
   co_return err(errc::internal);
 }
@@ -325,8 +329,9 @@ asio::awaitable<Result<std::optional<Lookup>>> SessionService::lookup(
     co_return Out{};
   }
   if (is_tagged(*r, "corrupt")) {
-    spdlog::warn("session: {}: unreadable session data ({}), key {}…; treated as no session", op,
-                 r->elements.size() > 1 ? r->elements[1].str : "", key_hint(*ref));
+    jeweler::logger().warn(
+        "session: {}: unreadable session data ({}), key {}…; treated as no session", op,
+        r->elements.size() > 1 ? r->elements[1].str : "", key_hint(*ref));
     stats_->add_corrupt();
     stats_->add_miss();
     co_return Out{};
@@ -341,8 +346,9 @@ asio::awaitable<Result<std::optional<Lookup>>> SessionService::lookup(
   std::string why;
   std::optional<Session> s = fields ? codec::decode(*fields, *exp, &why) : std::nullopt;
   if (!s) {
-    spdlog::warn("session: {}: unreadable session data ({}), key {}…; treated as no session", op,
-                 fields ? why : "not a field list", key_hint(*ref));
+    jeweler::logger().warn(
+        "session: {}: unreadable session data ({}), key {}…; treated as no session", op,
+        fields ? why : "not a field list", key_hint(*ref));
     stats_->add_corrupt();
     stats_->add_miss();
     co_return Out{};
@@ -470,8 +476,8 @@ asio::awaitable<Result<std::optional<Session>>> SessionService::update(std::stri
   }
   if (r->is_integer() && r->integer == 0) co_return Out{};
   if (is_tagged(*r, "corrupt")) {
-    spdlog::warn("session: update: unreadable session data, key {}…; treated as no session",
-                 key_hint(*ref));
+    jeweler::logger().warn(
+        "session: update: unreadable session data, key {}…; treated as no session", key_hint(*ref));
     stats_->add_corrupt();
     co_return Out{};
   }
@@ -484,7 +490,8 @@ asio::awaitable<Result<std::optional<Session>>> SessionService::update(std::stri
   std::string why;
   auto s = fields ? codec::decode(*fields, *exp, &why) : std::nullopt;
   if (!s) {
-    spdlog::warn("session: update: unreadable session data ({}), key {}…", why, key_hint(*ref));
+    jeweler::logger().warn("session: update: unreadable session data ({}), key {}…", why,
+                           key_hint(*ref));
     stats_->add_corrupt();
     co_return Out{};
   }
@@ -519,8 +526,9 @@ asio::awaitable<Result<std::optional<IssuedSession>>> SessionService::rotate(std
     if (r->is_integer() && r->integer == 0) co_return Out{};
     if (is_tagged(*r, "dup")) continue;
     if (is_tagged(*r, "corrupt")) {
-      spdlog::warn("session: rotate: unreadable session data, key {}…; treated as no session",
-                   key_hint(*ref));
+      jeweler::logger().warn(
+          "session: rotate: unreadable session data, key {}…; treated as no session",
+          key_hint(*ref));
       stats_->add_corrupt();
       co_return Out{};
     }
@@ -535,8 +543,8 @@ asio::awaitable<Result<std::optional<IssuedSession>>> SessionService::rotate(std
     auto s = fields ? codec::decode(*fields, *exp, &why) : std::nullopt;
     if (!s) {
       // The old token is already dead; the new one leads to unreadable data.
-      spdlog::warn("session: rotate: unreadable session data ({}), key {}…", why,
-                   key_hint(tok.ref));
+      jeweler::logger().warn("session: rotate: unreadable session data ({}), key {}…", why,
+                             key_hint(tok.ref));
       stats_->add_corrupt();
       co_return Out{};
     }
@@ -559,7 +567,7 @@ asio::awaitable<Result<std::optional<IssuedSession>>> SessionService::rotate(std
     }
     co_return Out(IssuedSession{std::move(tok.token), std::move(*s), std::move(evicted)});
   }
-  spdlog::error("session: rotate: token collisions on every attempt");
+  jeweler::logger().error("session: rotate: token collisions on every attempt");
   stats_->add_error();
   co_return err(errc::internal);
 }
@@ -720,8 +728,9 @@ asio::awaitable<Result<std::vector<Session>>> SessionService::list(TenantId tena
       s.reset();
     }
     if (!s) {
-      spdlog::warn("session: list: unreadable session of user {} in tenant {} skipped ({})",
-                   user.str(), tenant.str(), why);
+      jeweler::logger().warn(
+          "session: list: unreadable session of user {} in tenant {} skipped ({})", user.str(),
+          tenant.str(), why);
       stats_->add_corrupt();
       continue;
     }

@@ -1,4 +1,5 @@
 #include <jeweler/core/private_files.hpp>
+#include <jeweler/redis/log.hpp>
 #include <jeweler/store/sqlite_repository.hpp>
 
 #include <jeweler/redis/config.hpp>
@@ -191,8 +192,8 @@ Result<void> migrate(Connection& c) {
     current = static_cast<int>(st.i64(0));
   }
   if (current > kLatestVersion) {
-    spdlog::error("store: database schema version {} is newer than this binary's {}", current,
-                  kLatestVersion);
+    jeweler::logger().error("store: database schema version {} is newer than this binary's {}",
+                            current, kLatestVersion);
     return jeweler::errc::internal;
   }
   for (int v = current + 1; v <= kLatestVersion; ++v) {
@@ -200,7 +201,8 @@ Result<void> migrate(Connection& c) {
     STORE_STMT(ins, c.prepare("INSERT INTO schema_version(version, applied_at) VALUES (?1, ?2)"));
     ins.bind(1, v).bind(2, wall_ms());
     if (auto r = ins.run(); !r) return r;
-    spdlog::debug("store: applied schema migration {}", v);  // start-up prints one line (API.md 7)
+    jeweler::logger().debug("store: applied schema migration {}",
+                            v);  // start-up prints one line (API.md 7)
   }
   return tx.commit();
 }
@@ -328,7 +330,8 @@ Result<std::unique_ptr<SqliteRepository>> SqliteRepository::open(const Options& 
   // directories, 0600 files: API.md section 6), whatever the umask.
   if (db_path.has_parent_path()) fec = files::make_private_dirs(db_path.parent_path());
   if (fec) {
-    spdlog::error("store: cannot create the directory of {}: {}", o.database_path, fec.message());
+    jeweler::logger().error("store: cannot create the directory of {}: {}", o.database_path,
+                            fec.message());
     return jeweler::errc::unavailable;
   }
   if (o.uploads_dir.empty())
@@ -337,7 +340,7 @@ Result<std::unique_ptr<SqliteRepository>> SqliteRepository::open(const Options& 
             .string();
   fec = files::make_private_dirs(o.uploads_dir);
   if (fec) {
-    spdlog::error("store: cannot create {}: {}", o.uploads_dir, fec.message());
+    jeweler::logger().error("store: cannot create {}: {}", o.uploads_dir, fec.message());
     return jeweler::errc::unavailable;
   }
   // SQLite creates a missing database file with 0644 (less the umask), and
@@ -347,11 +350,11 @@ Result<std::unique_ptr<SqliteRepository>> SqliteRepository::open(const Options& 
       !o.database_path.starts_with("file:")) {
     files::ensure_private_file(db_path, fec);
     if (fec) {
-      spdlog::error("store: cannot create {}: {}", o.database_path, fec.message());
+      jeweler::logger().error("store: cannot create {}: {}", o.database_path, fec.message());
       return jeweler::errc::unavailable;
     }
     if (files::readable_by_others(db_path))
-      spdlog::warn(
+      jeweler::logger().warn(
           "store: {} is readable by other users (password hashes, TOTP secrets): "
           "chmod 600 it and its -wal/-shm files",
           o.database_path);
@@ -813,18 +816,18 @@ Result<Upload> SqliteRepository::create_upload(const TenantId& tenant, const New
   std::error_code ec;
   ec = files::make_private_dirs(dir);
   if (ec) {
-    spdlog::error("store: cannot create upload directory: {}", ec.message());
+    jeweler::logger().error("store: cannot create upload directory: {}", ec.message());
     return jeweler::errc::unavailable;
   }
   fs::remove(tmp_path, ec);  // a leftover of a crash: the file is created anew (0600)
   ec = files::write_private_file(tmp_path, nu.bytes);
   if (ec) {
-    spdlog::error("store: cannot write upload file: {}", ec.message());
+    jeweler::logger().error("store: cannot write upload file: {}", ec.message());
     return jeweler::errc::unavailable;
   }
   fs::rename(tmp_path, final_path, ec);
   if (ec) {
-    spdlog::error("store: cannot rename upload file: {}", ec.message());
+    jeweler::logger().error("store: cannot rename upload file: {}", ec.message());
     fs::remove(tmp_path, ec);
     return jeweler::errc::unavailable;
   }

@@ -3,6 +3,11 @@
 #include "http_support.hpp"
 
 #include <jeweler/app/config.hpp>
+#include <jeweler/app/embedded_redis.hpp>
+#include <jeweler/app/help.hpp>
+#include <jeweler/http/json_log.hpp>
+
+#include <spdlog/spdlog.h>
 
 #include <gtest/gtest.h>
 
@@ -11,8 +16,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 using namespace jeweler;
 using namespace jeweler::test;
@@ -177,4 +184,120 @@ TEST(ServerBinary, PortTakenIsAClearErrorNotAHang) {
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.output.find("cannot listen on 127.0.0.1:" + port), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("in use"), std::string::npos) << r.output;
+}
+
+// Issue 19: every level the log lines print, in the usual spellings.
+TEST(Config, LogLevelAcceptsEveryPrintedLevelAndUsualSpellings) {
+  std::vector<std::pair<std::string, std::string>> cases = {
+      {"trace", "trace"},     {"DEBUG", "debug"},    {"Info", "info"},
+      {"warning", "warning"}, {"warn", "warning"},   {"WARNING", "warning"},
+      {"error", "error"},     {"err", "error"},      {"critical", "critical"},
+      {"crit", "critical"},   {"fatal", "critical"}, {"off", "off"},
+      {"none", "off"},        {" Warn ", "warning"}};
+  for (const auto& [in, want] : cases) {
+    auto c = app::load_config(std::nullopt, env_of({{"LOG_LEVEL", in}}));
+    EXPECT_EQ(c.log_level, want) << in;
+    // The logger takes the normalized name (it throws for a name it does not know).
+    EXPECT_NO_THROW(http::setup_json_logging(c.log_level)) << in;
+  }
+  http::setup_json_logging("warning");
+  EXPECT_EQ(spdlog::default_logger()->level(), spdlog::level::warn);
+  http::setup_json_logging("info");
+  // What the log lines print is accepted back.
+  for (auto lvl :
+       {spdlog::level::trace, spdlog::level::debug, spdlog::level::info, spdlog::level::warn,
+        spdlog::level::err, spdlog::level::critical, spdlog::level::off}) {
+    std::string printed(spdlog::level::to_string_view(lvl).begin(),
+                        spdlog::level::to_string_view(lvl).end());
+    EXPECT_EQ(app::normalize_log_level(printed).value_or("(refused)"), printed);
+  }
+  auto msg = message_of([] { app::load_config(std::nullopt, env_of({{"LOG_LEVEL", "loud"}})); });
+  EXPECT_NE(msg.find("LOG_LEVEL"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("warning"), std::string::npos) << msg;
+}
+
+TEST(ServerBinary, LogLevelWarningIsAcceptedByTheBinary) {
+  // A setting parsed after LOG_LEVEL is bad: the error names it, not LOG_LEVEL.
+  auto r = run_server({{"LOG_LEVEL", "Warning"}, {"SESSION_TTL", "bogus"}}, {});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.output.find("SESSION_TTL"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("LOG_LEVEL"), std::string::npos) << r.output;
+}
+
+namespace {
+
+// Every `UPPER_CASE` name in the table rows of README.md's Configuration section.
+std::set<std::string> readme_settings() {
+  std::ifstream in(std::string(JEWELER_SOURCE_DIR) + "/README.md");
+  std::set<std::string> out;
+  bool in_config = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("## ")) in_config = line == "## Configuration";
+    if (!in_config || !line.starts_with("| `")) continue;
+    std::string first_cell = line.substr(0, line.find(" | "));
+    std::size_t pos = 0;
+    while ((pos = first_cell.find('`', pos)) != std::string::npos) {
+      auto end = first_cell.find('`', pos + 1);
+      if (end == std::string::npos) break;
+      std::string name = first_cell.substr(pos + 1, end - pos - 1);
+      if (name.size() > 1 && name.front() == '_') name.clear();  // "_WINDOW_MS" of a family
+      bool upper = !name.empty();
+      for (char ch : name)
+        if (!(std::isupper(static_cast<unsigned char>(ch)) || ch == '_' || std::isdigit(ch)))
+          upper = false;
+      if (upper) out.insert(name);
+      pos = end + 1;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(ServerBinary, HelpListsEverySettingAndPointsToTheDocs) {
+  auto r = run_server({}, {"--help"});
+  ASSERT_EQ(r.code, 0);
+  const std::string& help = r.output;
+  auto listed = [&](const std::string& name) {
+    // As a whole word: REDIS_DB must not be found only inside another name.
+    for (std::size_t p = help.find(name); p != std::string::npos; p = help.find(name, p + 1)) {
+      auto before = p == 0 ? ' ' : help[p - 1];
+      auto after = p + name.size() < help.size() ? help[p + name.size()] : ' ';
+      if (!(std::isalnum(static_cast<unsigned char>(before)) || before == '_') &&
+          !(std::isalnum(static_cast<unsigned char>(after)) || after == '_'))
+        return true;
+    }
+    return false;
+  };
+  for (const auto& key : app::known_keys()) EXPECT_TRUE(listed(key)) << key;
+  auto readme = readme_settings();
+  EXPECT_GT(readme.size(), 40u);
+  for (const auto& key : readme) EXPECT_TRUE(listed(key)) << key << " (README)";
+  // API.md section 6, also the settings other parts of the server read.
+  for (const char* key :
+       {"HTTP_MAX_CONNECTIONS_PER_IP", "HTTP_BODY_MEMORY_BYTES", "ALLOWED_ORIGINS",
+        "CORS_ALLOWED_ORIGINS", "SESSION_2FA_PENDING_TTL", "SHUTDOWN_DRAIN_DELAY_MS",
+        "DATABASE_URL", "DATABASE_POOL_SIZE", "REDIS_URL", "JWT_EXPIRES_IN",
+        "JWT_REFRESH_EXPIRES_IN", "TRUST_PROXY", "LOG_LEVEL"})
+    EXPECT_TRUE(listed(key)) << key;
+  for (const auto& s : app::settings_help()) EXPECT_FALSE(s.name.empty());
+  EXPECT_NE(help.find("docs/README.md"), std::string::npos);
+  EXPECT_NE(help.find("README.md"), std::string::npos);
+}
+
+TEST(ServerBinary, MissingRedisServerSaysWhatAndHowToFix) {
+  auto dir = make_temp_dir("noredis");
+  // A PATH without redis-server; no REDIS_* set: the embedded start is tried.
+  auto r = run_server({{"PATH", dir}, {"DATABASE_PATH", dir + "/var/jeweler.db"}}, {});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("redis-server was not found on the PATH"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("apt-get install redis-server"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("REDIS_URL"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("redis.log"), std::string::npos) << r.output;  // no log that is not there
+  std::filesystem::remove_all(dir);
+}
+
+TEST(EmbeddedRedis, FindOnPath) {
+  EXPECT_TRUE(app::find_on_path("sh").has_value());
+  EXPECT_FALSE(app::find_on_path("no-such-program-jeweler-19").has_value());
 }

@@ -134,3 +134,57 @@ TEST(Config, Durations) {
     EXPECT_NE(std::string(e.what()).find("SESSION_TTL"), std::string::npos);
   }
 }
+
+// The REDIS_URL forms redis-cli and ioredis users type (issue 19).
+TEST(Config, UrlFormsOfOtherClients) {
+  auto bare = Config::from_url("/run/redis.sock");
+  EXPECT_EQ(bare.unix_path, "/run/redis.sock");
+  EXPECT_EQ(bare.db, 0);
+  EXPECT_EQ(bare.describe(), "unix:/run/redis.sock");
+
+  auto bare_db = Config::from_env(env({{"REDIS_URL", " /run/redis.sock?db=3 "}}));
+  EXPECT_EQ(bare_db.unix_path, "/run/redis.sock");
+  EXPECT_EQ(bare_db.db, 3);
+  EXPECT_EQ(bare_db.describe(), "unix:/run/redis.sock?db=3");
+
+  auto plus = Config::from_url("redis+unix:///var/run/redis/redis.sock?db=2&password=s%26cret");
+  EXPECT_EQ(plus.unix_path, "/var/run/redis/redis.sock");
+  EXPECT_EQ(plus.db, 2);
+  EXPECT_EQ(plus.password, "s&cret");
+  EXPECT_EQ(plus.describe().find("cret"), std::string::npos);
+
+  auto user = Config::from_url("unix://app:pw@/tmp/r.sock?db=1");
+  EXPECT_EQ(user.unix_path, "/tmp/r.sock");
+  EXPECT_EQ(user.username, "app");
+  EXPECT_EQ(user.password, "pw");
+  EXPECT_EQ(user.db, 1);
+
+  auto upper = Config::from_url("UNIX:///tmp/r.sock");
+  EXPECT_EQ(upper.unix_path, "/tmp/r.sock");
+
+  // Databases above 15 (a server with `databases 64`): the server decides.
+  EXPECT_EQ(Config::from_url("redis://h:6379/42").db, 42);
+  EXPECT_EQ(Config::from_url("redis://h?db=63").db, 63);
+  EXPECT_EQ(Config::from_env(env({{"REDIS_DB", "100"}})).db, 100);
+  EXPECT_EQ(Config::from_url("redis://h/20").describe(), "redis://h:6379/20");
+  EXPECT_EQ(Config::from_url("redis://h?password=pw&username=u").username, "u");
+}
+
+TEST(Config, BadUrlFormsNameTheVariable) {
+  auto error_of_url = [](const std::string& url) -> std::string {
+    try {
+      Config::from_env(env({{"REDIS_URL", url}}));
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "(no error)";
+  };
+  for (const char* url :
+       {"unix://", "unix://host/tmp/r.sock", "redis+unix://", "redis://h/x", "redis://h?db=-1",
+        "unix:///tmp/r.sock?db=two", "http://h", "relative.sock", "redis://h/99999999999"}) {
+    auto msg = error_of_url(url);
+    EXPECT_EQ(msg.rfind("REDIS_URL: ", 0), 0u) << url << " -> " << msg;
+  }
+  EXPECT_NE(error_of_url("unix://host/tmp/r.sock").find("no host"), std::string::npos);
+  EXPECT_NE(error_of_url("ftp://h").find("redis+unix://"), std::string::npos);
+}

@@ -1,4 +1,5 @@
 #include <jeweler/redis/detail/standalone_client.hpp>
+#include <jeweler/redis/log.hpp>
 
 #include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
@@ -21,7 +22,7 @@ void log_exception(std::exception_ptr e) {
   try {
     std::rethrow_exception(e);
   } catch (const std::exception& ex) {
-    spdlog::error("redis: internal coroutine failed: {}", ex.what());
+    jeweler::logger().error("redis: internal coroutine failed: {}", ex.what());
   }
 }
 
@@ -83,21 +84,22 @@ void StandaloneClient::set_state(State s, std::string_view why) {
   if (s == State::ready) {
     // The first connection is part of start-up, which prints one line
     // (API.md section 7); a reconnection is news.
-    spdlog::log(reconnects_ ? spdlog::level::info : spdlog::level::debug,
-                "redis: state={} address={} protocol=RESP{} reconnects={}", to_string(s),
-                cfg_.describe(), protocol_, reconnects_);
+    jeweler::logger().log(reconnects_ ? spdlog::level::info : spdlog::level::debug,
+                          "redis: state={} address={} protocol=RESP{} reconnects={}", to_string(s),
+                          cfg_.describe(), protocol_, reconnects_);
   } else if (s == State::closed) {
-    spdlog::info("redis: state=closed address={}", cfg_.describe());
+    jeweler::logger().info("redis: state=closed address={}", cfg_.describe());
   } else {
-    spdlog::warn("redis: state={} previous={} address={} reason=\"{}\"", to_string(s),
-                 to_string(old), cfg_.describe(), why.empty() ? last_error_ : std::string(why));
+    jeweler::logger().warn("redis: state={} previous={} address={} reason=\"{}\"", to_string(s),
+                           to_string(old), cfg_.describe(),
+                           why.empty() ? last_error_ : std::string(why));
   }
 }
 
 void StandaloneClient::record_error(std::string why) {
   ++errors_;
   if (why != last_logged_error_) {
-    spdlog::warn("redis: error address={} reason=\"{}\"", cfg_.describe(), why);
+    jeweler::logger().warn("redis: error address={} reason=\"{}\"", cfg_.describe(), why);
     last_logged_error_ = why;
   }
   last_error_ = std::move(why);
@@ -318,7 +320,13 @@ asio::awaitable<error_code> StandaloneClient::handshake(std::shared_ptr<Transpor
   if (cfg_.db != 0) {
     auto r = co_await roundtrip(*t, parser, Command::make("SELECT", cfg_.db));
     if (!r) co_return fail(errc::unavailable, "SELECT: " + r.error().message());
-    if (r->is_error()) co_return fail(errc::invalid_argument, "SELECT failed: " + r->str);
+    if (r->is_error())
+      co_return fail(errc::invalid_argument,
+                     "SELECT " + std::to_string(cfg_.db) + " refused by the server: " + r->str +
+                         " (database " + std::to_string(cfg_.db) +
+                         " from REDIS_DB/REDIS_URL needs `databases " +
+                         std::to_string(static_cast<long long>(cfg_.db) + 1) +
+                         "` or more in the server's configuration)");
   }
   if (cfg_.mode == Mode::sentinel) {
     auto r = co_await roundtrip(*t, parser, Command::make("ROLE"));

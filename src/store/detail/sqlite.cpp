@@ -1,3 +1,4 @@
+#include <jeweler/redis/log.hpp>
 #include <jeweler/store/detail/sqlite.hpp>
 
 #include <spdlog/spdlog.h>
@@ -11,18 +12,18 @@ boost::system::error_code sqlite_error(int rc, sqlite3* db, std::string_view wha
   const int primary = rc & 0xFF;
   const char* msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
-    spdlog::warn("store: database busy during {} ({})", what, msg);
+    jeweler::logger().warn("store: database busy during {} ({})", what, msg);
     return jeweler::errc::unavailable;
   }
   if (primary == SQLITE_CONSTRAINT) {
-    spdlog::debug("store: constraint during {}: {}", what, msg);
+    jeweler::logger().debug("store: constraint during {}: {}", what, msg);
     return jeweler::errc::conflict;
   }
   if (primary == SQLITE_CANTOPEN || primary == SQLITE_IOERR || primary == SQLITE_FULL) {
-    spdlog::error("store: storage failure during {}: {} (code {})", what, msg, rc);
+    jeweler::logger().error("store: storage failure during {}: {} (code {})", what, msg, rc);
     return jeweler::errc::unavailable;
   }
-  spdlog::error("store: sqlite error during {}: {} (code {})", what, msg, rc);
+  jeweler::logger().error("store: sqlite error during {}: {} (code {})", what, msg, rc);
   return jeweler::errc::internal;
 }
 
