@@ -13,7 +13,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
+#include <sstream>
 
 using namespace jeweler;
 using namespace jeweler::cache;
@@ -833,5 +835,40 @@ TEST_F(Cache, SingleFlightAcrossProcessesReportsOneSetEverywhere) {
     EXPECT_EQ(s2.total, s1.total);
     co_await p1->close();
     co_await p2->close();
+  });
+}
+
+// The hot path stays one plain GET per hit: counting (for the shared
+// statistics) sends nothing; only a flush or a stats read writes counts.
+TEST_F(Cache, AHitIsOneGetAndCountingSendsNothing) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto e = co_await Env::make(io, srv().config());
+    auto& c = *e->cache;
+    EXPECT_TRUE(co_await c.set(kA, "customer", "1", "v"));
+    int runs = 0;
+    (void)co_await c.get_or_set(kA, "customer", "1", value_loader("x", &runs));  // warm
+    srv().cli({"CONFIG", "RESETSTAT"});
+    for (int i = 0; i < 50; ++i) {
+      EXPECT_TRUE((co_await c.get(kA, "customer", "1")).value().has_value());
+      auto r = co_await c.get_or_set(kA, "customer", "1", value_loader("x", &runs));
+      EXPECT_TRUE(r && r->hit());
+    }
+    auto info = srv().cli({"INFO", "commandstats"});
+    std::istringstream in(info);
+    std::map<std::string, std::string> calls;
+    for (std::string line; std::getline(in, line);) {
+      if (!line.starts_with("cmdstat_")) continue;
+      auto colon = line.find(':');
+      auto name = line.substr(8, colon - 8);
+      if (name == "ping" || name == "info" || name.starts_with("config")) continue;
+      auto at = line.find("calls=") + 6;
+      calls[name] = line.substr(at, line.find(',', at) - at);
+    }
+    EXPECT_EQ(calls.size(), 1u) << info;
+    EXPECT_EQ(calls["get"], "100") << info;
+    EXPECT_EQ(runs, 0);
+    // The 100 hits are there once the deltas are written.
+    EXPECT_EQ((co_await c.tenant_stats(kA)).value().total.hits, 101u);
+    co_await e->close();
   });
 }
