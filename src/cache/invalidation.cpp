@@ -59,22 +59,55 @@ asio::awaitable<Result<std::uint64_t>> CacheService::invalidate_index(const Tena
   std::string cursor = "0";
   std::uint64_t removed = 0;
   std::map<std::string, std::uint64_t, std::less<>> per_ns;
-  do {
-    auto scan = redis::Command::make("ZSCAN", idx, cursor);
-    if (!pattern.empty()) scan.arg("MATCH").arg(pattern);
-    scan.arg("COUNT").arg(count_hint);
-    auto r = co_await client_.exec(std::move(scan), kIdempotent);
+  // Each round trip removes the batch found by the previous ZSCAN and asks
+  // for the next one (one pipeline): a batch of ~scan_count entries per
+  // round trip. Removing members while the scan goes on is fine: ZSCAN
+  // returns every member present for the whole scan; a member returned
+  // twice is removed once (its second UNLINK counts 0).
+  bool scanning = true;
+  std::vector<std::string> batch_keys, batch_args;
+  while (scanning || !batch_args.empty()) {
+    redis::Pipeline p;
+    std::vector<std::string> sent;
+    if (!batch_args.empty()) {
+      p.add_eval(detail::unlink_script(), batch_keys, batch_args);
+      sent = std::move(batch_args);
+      batch_args.clear();
+    }
+    if (scanning) {
+      auto scan = redis::Command::make("ZSCAN", idx, cursor);
+      if (!pattern.empty()) scan.arg("MATCH").arg(pattern);
+      scan.arg("COUNT").arg(count_hint);
+      p.add(std::move(scan));
+    }
+    auto r = co_await client_.exec(std::move(p), kIdempotent);
     if (!r) {
       redis_failed(t, "_invalidate", r.error());
       co_return r.error();
     }
-    if (!r->is_array() || r->elements.size() != 2 || !r->elements[0].is_string() ||
-        !r->elements[1].is_array())
-      co_return bad_reply("ZSCAN", *r);
-    cursor = std::move(r->elements[0].str);
-    auto& found = r->elements[1].elements;  // member, score, member, score, ...
-    std::vector<std::string> unlink_keys{idx};
-    std::vector<std::string> unlink_args;
+    auto& replies = *r;
+    if (replies.size() != (sent.empty() ? 0u : 1u) + (scanning ? 1u : 0u))
+      co_return detail::internal();
+    std::size_t at = 0;
+    if (!sent.empty()) {
+      const auto& u = replies[at++];
+      if (!u.is_array() || u.elements.size() != sent.size()) co_return bad_reply("cache.unlink", u);
+      for (std::size_t i = 0; i < sent.size(); ++i) {
+        if (u.elements[i].to_integer().value_or(0) <= 0) continue;  // expired, or removed already
+        ++removed;
+        std::string_view m = sent[i];
+        per_ns[std::string(m.substr(0, m.find(':')))] += 1;
+      }
+    }
+    if (!scanning) continue;
+    auto& z = replies[at];
+    if (!z.is_array() || z.elements.size() != 2 || !z.elements[0].is_string() ||
+        !z.elements[1].is_array())
+      co_return bad_reply("ZSCAN", z);
+    cursor = std::move(z.elements[0].str);
+    scanning = cursor != "0";
+    batch_keys.assign(1, idx);
+    auto& found = z.elements[1].elements;  // member, score, member, score, ...
     for (std::size_t i = 0; i < found.size(); i += 2) {
       auto& m = found[i].str;
       if (!valid_member(m)) {
@@ -82,24 +115,10 @@ asio::awaitable<Result<std::uint64_t>> CacheService::invalidate_index(const Tena
         spdlog::warn("cache: ignoring a malformed member of the key index of tenant {}", t.str());
         continue;
       }
-      unlink_keys.push_back(tenant_prefix + m);
-      unlink_args.push_back(std::move(m));
+      batch_keys.push_back(tenant_prefix + m);
+      batch_args.push_back(std::move(m));
     }
-    if (unlink_args.empty()) continue;
-    auto u = co_await client_.eval(detail::unlink_script(), unlink_keys, unlink_args, kIdempotent);
-    if (!u) {
-      redis_failed(t, "_invalidate", u.error());
-      co_return u.error();
-    }
-    if (!u->is_array() || u->elements.size() != unlink_args.size())
-      co_return bad_reply("cache.unlink", *u);
-    for (std::size_t i = 0; i < unlink_args.size(); ++i) {
-      if (u->elements[i].to_integer().value_or(0) <= 0) continue;  // already expired
-      ++removed;
-      std::string_view m = unlink_args[i];
-      per_ns[std::string(m.substr(0, m.find(':')))] += 1;
-    }
-  } while (cursor != "0");
+  }
   redis_ok();
   for (const auto& [name, n] : per_ns) count(t, name, &detail::AtomicCounters::invalidations, n);
   co_return removed;

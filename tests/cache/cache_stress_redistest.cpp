@@ -123,8 +123,10 @@ namespace {
 
 /// INFO commandstats -> calls per command (lower case, "evalsha", "lua"
 /// commands included: Redis counts the commands scripts run).
-std::map<std::string, std::uint64_t> command_calls(RedisServer& srv) {
+std::map<std::string, std::uint64_t> command_calls(RedisServer& srv,
+                                                   std::uint64_t* usec_total = nullptr) {
   std::map<std::string, std::uint64_t> out;
+  if (usec_total) *usec_total = 0;
   std::istringstream in(srv.cli({"INFO", "commandstats"}));
   for (std::string line; std::getline(in, line);) {
     if (!line.starts_with("cmdstat_")) continue;
@@ -135,6 +137,13 @@ std::map<std::string, std::uint64_t> command_calls(RedisServer& srv) {
     // The measuring itself and the client's health checks are not the call's.
     if (name == "info" || name.starts_with("config") || name == "ping") continue;
     out[name] = std::stoull(line.substr(calls + 6));
+    // Time Redis spent: the top-level commands only (a script's usec
+    // includes the commands it runs).
+    auto usec = line.find("usec=");
+    if (usec_total && usec != std::string::npos &&
+        (name == "evalsha" || name == "eval" || name == "zscan" || name == "incr" ||
+         name == "pexpire"))
+      *usec_total += std::stoull(line.substr(usec + 5));
   }
   return out;
 }
@@ -144,13 +153,14 @@ struct Cost {
   std::uint64_t sent = 0;      // commands the client sent (EVALSHA, ZSCAN, ...)
   std::uint64_t keys = 0;      // entries and index members removed (UNLINK + ZREM'd members)
   long long ms = 0;
+  std::uint64_t redis_us = 0;  // time Redis spent executing them
   std::string detail;
 };
 
 Cost cost_since_reset(RedisServer& srv, long long ms) {
   Cost c;
   c.ms = ms;
-  for (const auto& [name, n] : command_calls(srv)) {
+  for (const auto& [name, n] : command_calls(srv, &c.redis_us)) {
     c.commands += n;
     if (name == "evalsha" || name == "eval" || name == "zscan" || name == "incr" ||
         name == "hgetall")
@@ -240,16 +250,17 @@ TEST(CacheStress, AdminOperationsCostFollowTheTenantNotTheKeyspace) {
               "[ info ] tenant A (10000 entries), %d other tenant(s) x 10000, dbsize %s:\n"
               "[ info ]   keys_held:          %llu commands run (%llu sent), %lld ms\n"
               "[ info ]   pattern customer:1* %llu commands run (%llu sent), %llu entries "
-              "removed, %lld ms\n"
+              "removed, %lld ms, Redis busy %llu us\n"
               "[ info ]   invalidate_tenant:  %llu commands run (%llu sent), %llu entries "
-              "removed, %lld ms\n"
+              "removed, %lld ms, Redis busy %llu us\n"
               "[ info ]   [%s]\n"
               "[ info ]   former SCAN walk:   %llu SCAN calls over the whole keyspace per pass\n",
               r.others, r.dbsize.c_str(), (unsigned long long)r.held.commands,
               (unsigned long long)r.held.sent, r.held.ms, (unsigned long long)r.pattern.commands,
               (unsigned long long)r.pattern.sent, (unsigned long long)r.pattern.keys, r.pattern.ms,
-              (unsigned long long)r.tenant.commands, (unsigned long long)r.tenant.sent,
-              (unsigned long long)r.tenant.keys, r.tenant.ms, r.tenant.detail.c_str(),
+              (unsigned long long)r.pattern.redis_us, (unsigned long long)r.tenant.commands,
+              (unsigned long long)r.tenant.sent, (unsigned long long)r.tenant.keys, r.tenant.ms,
+              (unsigned long long)r.tenant.redis_us, r.tenant.detail.c_str(),
               (unsigned long long)r.old_scan_calls);
         }
         CO_ASSERT_EQ(rounds.size(), 2u);
