@@ -209,7 +209,7 @@ class CacheService {
   asio::awaitable<void> run_stats_flusher(const std::atomic<bool>& stop);
   /// The tenant's statistics summed over every process sharing the Redis,
   /// and its live entries: this process' pending deltas of the tenant are
-  /// written first (in the same round trip), so it sees its own counts at
+  /// written first (in the same script, one round trip), so it sees its own counts at
   /// once.
   asio::awaitable<Result<TenantStats>> tenant_stats(const TenantId& t);
 
