@@ -180,18 +180,38 @@ class CacheService {
                                                 std::string_view key);
 
   // --- invalidation -----------------------------------------------------------
-  /// Removes the tenant's keys whose "<namespace>:<key>" matches the glob
-  /// `pattern` (SCAN MATCH + UNLINK per batch; never KEYS). The tenant part of
-  /// the match is literal, so no pattern reaches another tenant. Loads in
-  /// flight for this tenant when it starts do not store their values.
-  /// Returns how many keys were removed.
+  // Every entry is recorded in its tenant's key index (a sorted set updated
+  // in the same script as the entry), so these calls cost in proportion to
+  // the tenant's own entries, whatever the rest of the keyspace holds; they
+  // never SCAN the keyspace. docs/cache.md, "Invalidation".
+
+  /// Removes the tenant's entries whose "<namespace>:<key>" matches the glob
+  /// `pattern` (ZSCAN MATCH over the tenant's index, then one script per
+  /// batch that removes the entries). Only the tenant's index is read, so no
+  /// pattern reaches another tenant. Loads in flight for this tenant when it
+  /// starts do not store their values. Returns how many entries were removed.
   asio::awaitable<Result<std::uint64_t>> invalidate_pattern(const TenantId& t,
                                                             std::string_view pattern);
-  /// Every key of the tenant.
+  /// Every entry of the tenant.
   asio::awaitable<Result<std::uint64_t>> invalidate_tenant(const TenantId& t);
-  /// Number of keys the tenant holds (SCAN, de-duplicated: exact for keys
-  /// that exist during the whole scan; memory proportional to that number).
+  /// Number of live entries the tenant holds (its index, expired members
+  /// pruned first; entries Redis evicted under maxmemory count until their
+  /// TTL passes).
   asio::awaitable<Result<std::uint64_t>> keys_held(const TenantId& t);
+
+  // --- statistics shared through Redis ------------------------------------------
+  /// Writes the pending (tenant, namespace) deltas of this process' Stats to
+  /// Redis (HINCRBY in a hash per tenant; one pipeline). On failure they stay
+  /// pending for the next flush.
+  asio::awaitable<Result<void>> flush_stats();
+  /// Flushes every Options::stats_flush_interval until `stop` is true, then
+  /// once more. Run one per process (the server runs it on thread 0).
+  asio::awaitable<void> run_stats_flusher(const std::atomic<bool>& stop);
+  /// The tenant's statistics summed over every process sharing the Redis,
+  /// and its live entries: this process' pending deltas of the tenant are
+  /// written first (in the same script, one round trip), so it sees its own counts at
+  /// once.
+  asio::awaitable<Result<TenantStats>> tenant_stats(const TenantId& t);
 
   // --- platform data (namespaces and TTLs of API.md section 4) ----------------
   asio::awaitable<Result<std::optional<KpiData>>> get_kpi(const TenantId& t);
@@ -245,7 +265,9 @@ class CacheService {
                                                      std::string key, Loader& loader, Ttl ttl);
   asio::awaitable<Result<std::string>> run_loader(const TenantId& t, std::string_view ns,
                                                   Loader& loader);
-  asio::awaitable<Result<std::uint64_t>> scan_unlink(const TenantId& t, std::string match);
+  /// Removes the index members matching `pattern` (empty = all) and their entries.
+  asio::awaitable<Result<std::uint64_t>> invalidate_index(const TenantId& t,
+                                                          std::string_view pattern);
   std::chrono::milliseconds resolve(Ttl ttl, std::string_view ns) const;
   void redis_failed(const TenantId& t, std::string_view ns, const boost::system::error_code& ec);
   void redis_ok();
@@ -253,9 +275,10 @@ class CacheService {
   /// not connected: fail fast instead of waiting for a command timeout.
   bool known_down() const;
   using CounterField = std::atomic<std::uint64_t> detail::AtomicCounters::*;
-  /// Adds to the namespace's and the tenant's counters. The counter objects
-  /// are looked up in Stats once and remembered by this instance, so the hot
-  /// path takes no lock.
+  /// Adds to the namespace's counters (this process) and to the (tenant,
+  /// namespace) deltas that flush_stats() writes to Redis. The counter
+  /// objects are looked up in Stats once and remembered by this instance, so
+  /// the hot path takes no lock and sends nothing.
   void count(const TenantId& t, std::string_view ns, CounterField f, std::uint64_t n = 1);
 
   redis::Client& client_;
@@ -271,7 +294,30 @@ class CacheService {
   };
   using CounterCache =
       std::unordered_map<std::string, detail::AtomicCounters*, StringHash, std::equal_to<>>;
-  CounterCache ns_counters_, tenant_counters_;
+  CounterCache ns_counters_;
+  struct PairKey {
+    std::string tenant, ns;
+  };
+  struct PairView {
+    std::string_view tenant, ns;
+  };
+  struct PairHash {
+    using is_transparent = void;
+    std::size_t operator()(PairView v) const noexcept;
+    std::size_t operator()(const PairKey& k) const noexcept {
+      return (*this)(PairView{k.tenant, k.ns});
+    }
+  };
+  struct PairEq {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      return std::string_view(a.tenant) == std::string_view(b.tenant) &&
+             std::string_view(a.ns) == std::string_view(b.ns);
+    }
+  };
+  // nullptr: beyond Stats' bound (not shared).
+  std::unordered_map<PairKey, detail::AtomicCounters*, PairHash, PairEq> pending_counters_;
 };
 
 }  // namespace jeweler::cache

@@ -57,8 +57,16 @@ struct Options {
   /// other processes waiting for it see the failure.
   std::chrono::milliseconds failure_marker_ttl = 1s;
 
-  /// SCAN COUNT hint for invalidate_pattern / keys_held (one UNLINK per batch).
+  /// ZSCAN COUNT hint over the tenant's key index for invalidate_pattern /
+  /// invalidate_tenant (one removal script per batch).
   std::size_t scan_count = 500;
+  /// How often the process writes its statistics deltas to Redis
+  /// (CacheService::run_stats_flusher). The admin route writes its tenant's
+  /// deltas before it reads, whatever this is.
+  std::chrono::milliseconds stats_flush_interval = 250ms;
+  /// A tenant's statistics hash expires this long after its last write
+  /// (statistics of a tenant without cache traffic that long start again).
+  std::chrono::milliseconds stats_ttl = std::chrono::hours(24 * 30);
   /// Largest value set() accepts.
   std::size_t max_value_bytes = 16 * 1024 * 1024;
 

@@ -13,7 +13,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
+#include <sstream>
 
 using namespace jeweler;
 using namespace jeweler::cache;
@@ -540,8 +542,8 @@ TEST_F(Cache, PrefetchedKpiHitsFollowTheStoredBytes) {
     EXPECT_EQ(co_await read(kA), b);
     EXPECT_TRUE(co_await c.set(kA, ns::kpi, "dashboard", R"({"todaySales":"oops"})"));
     EXPECT_FALSE(co_await read(kA));
-    EXPECT_EQ(e->stats->for_tenant(kA).hits, 4u);
-    EXPECT_EQ(e->stats->for_tenant(kB).hits, 3u);
+    EXPECT_EQ((co_await c.tenant_stats(kA)).value().total.hits, 4u);
+    EXPECT_EQ((co_await c.tenant_stats(kB)).value().total.hits, 3u);
     co_await e->close();
   });
 }
@@ -607,13 +609,24 @@ TEST_F(Cache, StatisticsMove) {
     EXPECT_EQ(by["kpi"].loads, 1u);
     EXPECT_EQ(by["kpi"].invalidations, 1u);
     EXPECT_EQ(by["product"].invalidations, 2u);
-    auto a = e->stats->for_tenant(kA);
-    EXPECT_EQ(a.hits, 3u);
-    EXPECT_EQ(a.misses, 2u);
-    EXPECT_EQ(a.invalidations, 3u);
-    EXPECT_EQ(e->stats->for_tenant(kB).misses, 1u);
-    EXPECT_EQ(e->stats->for_tenant(kB).hits, 0u);
+    // The tenant's view, from Redis (this instance's deltas written first).
+    auto a = (co_await c.tenant_stats(kA)).value();
+    EXPECT_EQ(a.total.hits, 3u);
+    EXPECT_EQ(a.total.misses, 2u);
+    EXPECT_EQ(a.total.sets, 4u);
+    EXPECT_EQ(a.total.deletes, 1u);
+    EXPECT_EQ(a.total.invalidations, 3u);
+    EXPECT_EQ(a.total.loads, 1u);
+    EXPECT_EQ(a.by_namespace["customer"].hits, 2u);
+    EXPECT_EQ(a.by_namespace["product"].invalidations, 2u);
+    EXPECT_EQ(a.keys_held, 0u);
+    auto b = (co_await c.tenant_stats(kB)).value();
+    EXPECT_EQ(b.total.misses, 1u);
+    EXPECT_EQ(b.total.hits, 0u);
+    EXPECT_EQ(b.by_namespace.count("kpi"), 0u);
     EXPECT_EQ(e->stats->total().errors, 0u);
+    // Read again: nothing counted twice.
+    EXPECT_EQ((co_await c.tenant_stats(kA)).value().total, a.total);
     co_await e->close();
   });
 }
@@ -664,6 +677,198 @@ TEST(CacheOutage, RedisDownFallsBackToTheLoaderAndRecovers) {
     EXPECT_EQ(r->source, Source::hit);  // AOF kept the value set before the crash
     EXPECT_EQ(r->value, "cached");
     EXPECT_FALSE(e->stats->degraded());
+    co_await e->close();
+  });
+}
+
+// --- the tenant key index ------------------------------------------------------------
+
+// Every write records its entry in the tenant's index (one script with the
+// write), every removal drops it, expired entries are pruned on read, and the
+// index key lives as long as its longest-lived entry.
+TEST_F(Cache, KeyIndexFollowsEveryWrite) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto e = co_await Env::make(io, srv().config());
+    auto& c = *e->cache;
+    const std::string idx = "jeweler:cacheidx:{aurum}";
+    auto members = [&] { return srv().cli({"ZCARD", idx}); };
+    EXPECT_TRUE(co_await c.set(kA, "customer", "1", "v", 60s));
+    std::vector<std::pair<std::string, std::string>> entries = {{"1", "a"}, {"2", "b"}};
+    EXPECT_TRUE(co_await c.mset(kA, "product", entries, 120s));
+    int runs = 0;
+    EXPECT_TRUE(co_await c.get_or_set(kA, "kpi", "dashboard", value_loader("k", &runs), 30s));
+    EXPECT_TRUE(co_await c.increment(kA, "counter", "views", 1, 90s));
+    EXPECT_TRUE(co_await c.increment(kA, "counter", "views", 1, 90s));  // no second member
+    EXPECT_EQ(members(), "5");
+    EXPECT_EQ((co_await c.keys_held(kA)).value(), 5u);
+    EXPECT_EQ(srv().cli({"ZSCORE", idx, "customer:2"}), "");  // never written
+    // The index outlives its longest entry (120 s), never much more.
+    auto pttl = std::stoll(srv().cli({"PTTL", idx}));
+    EXPECT_GT(pttl, 100000);
+    EXPECT_LE(pttl, 120000);
+    // The score is the entry's expiry: it follows expire().
+    auto before = std::stod(srv().cli({"ZSCORE", idx, "customer:1"}));
+    EXPECT_TRUE((co_await c.expire(kA, "customer", "1", 600s)).value());
+    auto after = std::stod(srv().cli({"ZSCORE", idx, "customer:1"}));
+    EXPECT_GT(after - before, 500000.0);
+    EXPECT_GT(std::stoll(srv().cli({"PTTL", idx})), 500000);
+    // A persistent entry keeps the index without expiry.
+    EXPECT_TRUE(co_await c.set(kA, "blob", "p", "x", Ttl::persistent()));
+    EXPECT_EQ(srv().cli({"PTTL", idx}), "-1");
+    EXPECT_EQ(srv().cli({"ZSCORE", idx, "blob:p"}), "inf");
+    // Removals drop their members.
+    EXPECT_TRUE((co_await c.del(kA, "blob", "p")).value());
+    EXPECT_TRUE((co_await c.invalidate_kpi(kA)).value());
+    EXPECT_EQ(members(), "4");
+    // Expired entries are not held, and are pruned from the index on read.
+    EXPECT_TRUE(co_await c.set(kA, "customer", "short", "v", 50ms));
+    EXPECT_EQ((co_await c.keys_held(kA)).value(), 5u);
+    co_await co_sleep(150ms);
+    EXPECT_EQ((co_await c.keys_held(kA)).value(), 4u);
+    EXPECT_EQ(members(), "4");
+    // Another tenant's index is its own.
+    EXPECT_TRUE(co_await c.set(kB, "customer", "1", "b"));
+    EXPECT_EQ((co_await c.keys_held(kB)).value(), 1u);
+    // Emptied: Redis drops the index key.
+    EXPECT_EQ((co_await c.invalidate_tenant(kA)).value(), 4u);
+    EXPECT_EQ(srv().cli({"EXISTS", idx}), "0");
+    EXPECT_EQ((co_await c.keys_held(kA)).value(), 0u);
+    EXPECT_EQ((co_await c.keys_held(kB)).value(), 1u);
+    co_await e->close();
+  });
+}
+
+// Entries that expired between a write and the invalidation are not counted
+// as removed; the invalidation still leaves the index empty.
+TEST_F(Cache, InvalidationCountsOnlyLiveEntries) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto e = co_await Env::make(io, srv().config());
+    auto& c = *e->cache;
+    for (int i = 0; i < 300; ++i)  // beyond a listpack: ZSCAN works in batches
+      EXPECT_TRUE(co_await c.set(kA, "customer", std::to_string(i), "v", i < 100 ? 50ms : 60s));
+    co_await co_sleep(150ms);
+    EXPECT_EQ((co_await c.invalidate_pattern(kA, "customer:*")).value(), 200u);
+    EXPECT_EQ(srv().cli({"EXISTS", "jeweler:cacheidx:{aurum}"}), "0");
+    co_await e->close();
+  });
+}
+
+// --- statistics shared through Redis -------------------------------------------------
+
+// Two "processes" (separate Stats, separate connections) on one Redis: each
+// counts in memory, and either one's tenant_stats() shows the sum; the
+// periodic flusher writes one's counts without a read from it.
+TEST_F(Cache, StatisticsAreSharedAcrossProcesses) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto opts = std::make_shared<Options>();
+    opts->stats_flush_interval = 20ms;
+    auto p1 = co_await Env::make(io, srv().config(), nullptr, opts);
+    auto p2 = co_await Env::make(io, srv().config(), nullptr, opts);
+    EXPECT_TRUE(co_await p1->cache->set(kA, "customer", "1", "v"));
+    for (int i = 0; i < 3; ++i) (void)co_await p1->cache->get(kA, "customer", "1");  // 3 hits
+    (void)co_await p2->cache->get(kA, "customer", "1");                              // 1 hit
+    (void)co_await p2->cache->get(kA, "customer", "2");                              // 1 miss
+    (void)co_await p2->cache->get(kB, "customer", "1");                              // B: 1 miss
+    // p2 has not written p1's counts; p1's deltas are still in p1 (no
+    // flusher runs yet): p2 sees only its own.
+    auto s2 = (co_await p2->cache->tenant_stats(kA)).value();
+    EXPECT_EQ(s2.total.hits, 1u);
+    // p1 reads: writes its own first, so both counts are there.
+    auto s1 = (co_await p1->cache->tenant_stats(kA)).value();
+    EXPECT_EQ(s1.total.hits, 4u);
+    EXPECT_EQ(s1.total.misses, 1u);
+    EXPECT_EQ(s1.total.sets, 1u);
+    EXPECT_EQ(s1.keys_held, 1u);
+    s2 = (co_await p2->cache->tenant_stats(kA)).value();
+    EXPECT_EQ(s2.total, s1.total);
+    EXPECT_EQ(s2.keys_held, 1u);
+    // B's miss was p2's, and only p2 has written B's deltas.
+    EXPECT_EQ((co_await p1->cache->tenant_stats(kB)).value().total.misses, 0u);
+    EXPECT_EQ((co_await p2->cache->tenant_stats(kB)).value().total.misses, 1u);
+    EXPECT_EQ((co_await p1->cache->tenant_stats(kB)).value().total.misses, 1u);
+
+    // The periodic flusher of p1 writes its counts; p2 sees them without
+    // any call on p1 (polled, generous bound).
+    std::atomic<bool> stop{false};
+    bool flusher_done = false;
+    asio::co_spawn(io, p1->cache->run_stats_flusher(stop),
+                   [&](std::exception_ptr) { flusher_done = true; });
+    for (int i = 0; i < 5; ++i) (void)co_await p1->cache->get(kA, "customer", "1");
+    std::uint64_t seen = 0;
+    for (int i = 0; i < 500 && seen != 9; ++i) {
+      seen = (co_await p2->cache->tenant_stats(kA)).value().total.hits;
+      if (seen != 9) co_await co_sleep(10ms);
+    }
+    EXPECT_EQ(seen, 9u);
+    stop = true;
+    for (int i = 0; i < 500 && !flusher_done; ++i) co_await co_sleep(10ms);
+    EXPECT_TRUE(flusher_done);
+    // Nothing was lost or counted twice on the way.
+    EXPECT_EQ((co_await p1->cache->tenant_stats(kA)).value().total.hits, 9u);
+    EXPECT_EQ(p1->stats->by_namespace()["customer"].hits, 8u);  // the process view
+    co_await p1->close();
+    co_await p2->close();
+  });
+}
+
+// Concurrent misses of one key in two "processes": the loader runs once,
+// one value is stored, and either process reports exactly one set.
+TEST_F(Cache, SingleFlightAcrossProcessesReportsOneSetEverywhere) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto p1 = co_await Env::make(io, srv().config());
+    auto p2 = co_await Env::make(io, srv().config());
+    int runs = 0;
+    co_await concurrently(40, [&](int i) -> asio::awaitable<void> {
+      auto& svc = *(i % 2 ? p1 : p2)->cache;
+      auto r = co_await svc.get_or_set(kA, "kpi", "dashboard", value_loader("k", &runs, 100ms));
+      EXPECT_TRUE(r);
+    });
+    EXPECT_EQ(runs, 1);
+    // Without flushers here, each "process" writes its deltas when it reads:
+    // after both have read, both see the sums.
+    (void)co_await p1->cache->tenant_stats(kA);
+    auto s2 = (co_await p2->cache->tenant_stats(kA)).value();
+    auto s1 = (co_await p1->cache->tenant_stats(kA)).value();
+    EXPECT_EQ(s1.total.sets, 1u);
+    EXPECT_EQ(s1.total.loads, 1u);
+    EXPECT_EQ(s1.total.misses, 40u);
+    EXPECT_EQ(s2.total, s1.total);
+    co_await p1->close();
+    co_await p2->close();
+  });
+}
+
+// The hot path stays one plain GET per hit: counting (for the shared
+// statistics) sends nothing; only a flush or a stats read writes counts.
+TEST_F(Cache, AHitIsOneGetAndCountingSendsNothing) {
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto e = co_await Env::make(io, srv().config());
+    auto& c = *e->cache;
+    EXPECT_TRUE(co_await c.set(kA, "customer", "1", "v"));
+    int runs = 0;
+    (void)co_await c.get_or_set(kA, "customer", "1", value_loader("x", &runs));  // warm
+    srv().cli({"CONFIG", "RESETSTAT"});
+    for (int i = 0; i < 50; ++i) {
+      EXPECT_TRUE((co_await c.get(kA, "customer", "1")).value().has_value());
+      auto r = co_await c.get_or_set(kA, "customer", "1", value_loader("x", &runs));
+      EXPECT_TRUE(r && r->hit());
+    }
+    auto info = srv().cli({"INFO", "commandstats"});
+    std::istringstream in(info);
+    std::map<std::string, std::string> calls;
+    for (std::string line; std::getline(in, line);) {
+      if (!line.starts_with("cmdstat_")) continue;
+      auto colon = line.find(':');
+      auto name = line.substr(8, colon - 8);
+      if (name == "ping" || name == "info" || name.starts_with("config")) continue;
+      auto at = line.find("calls=") + 6;
+      calls[name] = line.substr(at, line.find(',', at) - at);
+    }
+    EXPECT_EQ(calls.size(), 1u) << info;
+    EXPECT_EQ(calls["get"], "100") << info;
+    EXPECT_EQ(runs, 0);
+    // The 100 hits are there once the deltas are written.
+    EXPECT_EQ((co_await c.tenant_stats(kA)).value().total.hits, 101u);
     co_await e->close();
   });
 }

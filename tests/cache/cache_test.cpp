@@ -148,23 +148,54 @@ TEST(CacheStats, CountsAndBounds) {
   st.ns("customer").misses += 1;
   st.ns("kpi").sets += 2;
   st.ns("third").errors += 1;  // beyond the bound: counted under "_other"
-  st.tenant(a).hits += 1;
-  st.tenant(b).misses += 1;
-  st.tenant(c).misses += 5;  // beyond the bound
   auto by = st.by_namespace();
   EXPECT_EQ(by["customer"].hits, 3u);
   EXPECT_DOUBLE_EQ(by["customer"].hit_ratio(), 0.75);
   EXPECT_EQ(by["kpi"].sets, 2u);
   EXPECT_EQ(by["_other"].errors, 1u);
   EXPECT_EQ(by.count("third"), 0u);
-  EXPECT_EQ(st.for_tenant(a).hits, 1u);
-  EXPECT_EQ(st.for_tenant(b).misses, 1u);
-  EXPECT_EQ(st.for_tenant(c).misses, 0u);  // not tracked on its own
   EXPECT_EQ(st.total().hits, 3u);
   EXPECT_EQ(Counters{}.hit_ratio(), 0.0);
+
+  // Pending (tenant, namespace) deltas: bounded, taken once, given back.
+  ASSERT_NE(st.pending(a, "kpi"), nullptr);
+  ASSERT_NE(st.pending(b, "kpi"), nullptr);
+  EXPECT_EQ(st.pending(c, "kpi"), nullptr);  // beyond the bound: not shared
+  EXPECT_EQ(st.pending(a, "kpi"), st.pending(a, "kpi"));
+  st.pending(a, "kpi")->hits += 4;
+  st.pending(b, "kpi")->misses += 1;
+  auto only_b = st.take_pending(std::string_view("b"));
+  ASSERT_EQ(only_b.deltas.size(), 1u);
+  EXPECT_EQ(only_b.deltas[0].tenant, "b");
+  EXPECT_EQ(only_b.deltas[0].counters.misses, 1u);
+  auto all = st.take_pending();
+  EXPECT_GT(all.ticket, only_b.ticket);
+  ASSERT_EQ(all.deltas.size(), 1u);  // b's were taken already
+  EXPECT_EQ(all.deltas[0].tenant, "a");
+  EXPECT_EQ(all.deltas[0].ns, "kpi");
+  EXPECT_EQ(all.deltas[0].counters.hits, 4u);
+  // A batch outstanding holds back later readers until it finishes.
+  auto later = st.take_pending();
+  EXPECT_TRUE(later.deltas.empty());
+  EXPECT_FALSE(st.settled_before(later.ticket));
+  st.finish(only_b);
+  EXPECT_FALSE(st.settled_before(later.ticket));
+  st.finish(all, all.deltas);  // the write failed: pending again
+  EXPECT_TRUE(st.settled_before(later.ticket));
+  st.finish(later);
+  auto again = st.take_pending();
+  ASSERT_EQ(again.deltas.size(), 1u);
+  EXPECT_EQ(again.deltas[0].counters.hits, 4u);
+  st.finish(again);
+  EXPECT_TRUE(st.take_pending().deltas.empty());
+
   st.reset();
   EXPECT_EQ(st.total().hits, 0u);
-  EXPECT_EQ(st.for_tenant(a).hits, 0u);
+
+  Counters k;
+  *counter_by_name(k, "invalidations") = 7;
+  EXPECT_EQ(k.invalidations, 7u);
+  EXPECT_EQ(counter_by_name(k, "nope"), nullptr);
 }
 
 TEST(CacheStats, DegradedFlagStartsAndEndsOnce) {
@@ -178,18 +209,32 @@ TEST(CacheStats, DegradedFlagStartsAndEndsOnce) {
   EXPECT_FALSE(st.leave_degraded());
 }
 
+// Counting threads and a flushing thread: every count is taken exactly once.
 TEST(CacheStats, ThreadSafe) {
   auto st = std::make_shared<Stats>();
   auto t = TenantId::from("t");
+  std::atomic<bool> done{false};
+  std::uint64_t taken = 0;
+  std::thread flusher([&] {
+    while (!done.load()) {
+      auto b = st->take_pending();
+      for (const auto& d : b.deltas) taken += d.counters.hits;
+      st->finish(b);
+    }
+  });
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i)
     threads.emplace_back([&] {
       for (int j = 0; j < 10000; ++j) {
         st->ns(j % 2 ? "a" : "b").hits++;
-        st->tenant(t).hits++;
+        st->pending(t, j % 2 ? "a" : "b")->hits++;
       }
     });
   for (auto& th : threads) th.join();
+  done = true;
+  flusher.join();
+  auto rest = st->take_pending();
+  for (const auto& d : rest.deltas) taken += d.counters.hits;
   EXPECT_EQ(st->total().hits, 40000u);
-  EXPECT_EQ(st->for_tenant(t).hits, 40000u);
+  EXPECT_EQ(taken, 40000u);
 }

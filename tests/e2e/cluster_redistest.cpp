@@ -1,7 +1,8 @@
 // The whole product on a Redis Cluster (REDIS_CLUSTER_NODES with one seed):
 // three harness-started masters, the real jeweler-server with --demo-data.
 // Sessions, rate limiting (a script per hash tag), caching with tenant-wide
-// and pattern invalidation (SCAN on the tenant's master) and health.
+// and pattern invalidation (the tenant's key index, on the tenant's master),
+// the shared cache statistics and health.
 #include "e2e_support.hpp"
 #include "redis_cluster.hpp"
 
@@ -54,8 +55,13 @@ TEST(ClusterE2E, TheApiWorksOnARedisCluster) {
   auto id = str(customers["items"].as_array().at(0).as_object(), "id");
   EXPECT_EQ(call(port, "GET", "/api/customers/" + id, owner.token, {}).header("x-cache"), "MISS");
   EXPECT_EQ(call(port, "GET", "/api/customers/" + id, owner.token, {}).header("x-cache"), "HIT");
+  auto held = call(port, "GET", "/api/admin/cache/stats", owner.token, {});
+  EXPECT_EQ(held.status, 200) << held.body;
+  EXPECT_EQ(num(obj(held), "keysHeld"), 2) << held.body;  // kpi + customer
+  EXPECT_EQ(num(obj(held), "hits"), 2) << held.body;
   auto pattern = call(port, "DELETE", "/api/admin/cache?pattern=customer:*", owner.token, {});
   EXPECT_EQ(pattern.status, 200) << pattern.body;
+  EXPECT_EQ(num(obj(pattern), "invalidated"), 1) << pattern.body;
   EXPECT_EQ(call(port, "GET", "/api/customers/" + id, owner.token, {}).header("x-cache"), "MISS");
   EXPECT_EQ(call(port, "GET", "/api/dashboard/kpi", owner.token, {}).header("x-cache"), "HIT");
   EXPECT_EQ(call(port, "DELETE", "/api/admin/cache", owner.token, {}).status, 200);

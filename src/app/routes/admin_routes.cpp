@@ -8,13 +8,7 @@ namespace jeweler::app::routes {
 
 namespace {
 
-asio::awaitable<http::Response> cache_stats(Services& s, http::Request& req) {
-  if (auto denied = require_admin(req)) co_return std::move(*denied);
-  const Caller& c = caller(req);
-  auto held = co_await s.cache.keys_held(c.tenant());
-  if (!held) co_return from_error(held.error());
-  // Counters are this process' (per-tenant, in memory); keysHeld is Redis'.
-  auto k = s.shared->cache_stats->for_tenant(c.tenant());
+boost::json::object counters_json(const cache::Counters& k) {
   boost::json::object o;
   o["hits"] = k.hits;
   o["misses"] = k.misses;
@@ -23,7 +17,23 @@ asio::awaitable<http::Response> cache_stats(Services& s, http::Request& req) {
   o["deletes"] = k.deletes;
   o["invalidations"] = k.invalidations;
   o["errors"] = k.errors;
-  o["keysHeld"] = *held;
+  return o;
+}
+
+asio::awaitable<http::Response> cache_stats(Services& s, http::Request& req) {
+  if (auto denied = require_admin(req)) co_return std::move(*denied);
+  const Caller& c = caller(req);
+  // The tenant's counters summed over every server process on this Redis
+  // (this process' pending deltas are written first), and its live entries:
+  // any process answers the same (API.md section 4).
+  auto st = co_await s.cache.tenant_stats(c.tenant());
+  if (!st) co_return from_error(st.error());
+  boost::json::object o = counters_json(st->total);
+  o["keysHeld"] = st->keys_held;
+  boost::json::object by;
+  for (const auto& [ns, k] : st->by_namespace)
+    if (cache::valid_namespace(ns) && ns.front() != '_') by[ns] = counters_json(k);
+  o["namespaces"] = std::move(by);
   co_return http::Response::json(o);
 }
 

@@ -180,8 +180,13 @@ RouteModule module() {
     add_auth_routes(t, s);
     add_business_routes(t, s);
     add_admin_routes(t, s);
-    if (t.index == 0)
+    if (t.index == 0) {
       asio::co_spawn(t.executor, refresh_active_sessions(s, t.readiness), asio::detached);
+      // One writer of this process' cache statistics to Redis (shared by
+      // every process: the admin stats route reads them there).
+      asio::co_spawn(t.executor, s.cache.run_stats_flusher(t.readiness.shutting_down),
+                     asio::detached);
+    }
   };
   return m;
 }
