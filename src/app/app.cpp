@@ -1,4 +1,5 @@
 #include <jeweler/app/app.hpp>
+#include <jeweler/http/origin.hpp>
 #include <jeweler/http/server.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -169,6 +170,9 @@ int App::run() {
   I.registry.add_collector([&server](metrics::Writer& w) {
     w.gauge("jeweler_http_connections", "Open HTTP connections", {},
             static_cast<double>(server.connections()));
+    w.gauge("jeweler_http_body_bytes",
+            "Memory held by request bodies being read or handled (HTTP_BODY_MEMORY_BYTES budget)",
+            {}, static_cast<double>(server.body_bytes()));
   });
   auto& protocol_errors = I.registry.counter(
       "jeweler_http_requests_total", "HTTP requests answered", {"route", "method", "status"});
@@ -183,6 +187,8 @@ int App::run() {
     ts->ctx.reset(new ThreadContext{
         i, ex, *ts->client, cfg, I.registry, I.shared, ts->router, ts->slots, I.readiness, {}});
     add_ops_routes(*ts->ctx, I.started);
+    if (!cfg.origins.cors.empty())
+      ts->slots.cors = http::cors(std::make_shared<const http::OriginPolicy>(cfg.origins));
     for (auto& m : I.modules)
       if (m.init_thread) m.init_thread(*ts->ctx);
     asio::co_spawn(ex, publish_redis_state(*ts->client, I.board->slots[i], ts->stop_publisher),

@@ -4,6 +4,7 @@
 // at start-up and a bad one throws redis::ConfigError naming the variable.
 #pragma once
 
+#include <jeweler/http/origin.hpp>
 #include <jeweler/http/server.hpp>
 #include <jeweler/redis/config.hpp>
 
@@ -36,8 +37,9 @@ struct ServerConfig {
   std::string database_path = "./var/jeweler.db";  // DATABASE_PATH
   std::int64_t rate_limit_window_ms = 900000;      // RATE_LIMIT_WINDOW_MS
   std::int64_t rate_limit_max_requests = 100;      // RATE_LIMIT_MAX_REQUESTS
-  bool test_routes = false;  // JEWELER_TEST_ROUTES=1: test-only routes (never in production)
-  bool demo_data = false;    // --demo-data
+  http::OriginPolicy origins;  // ALLOWED_ORIGINS, CORS_ALLOWED_ORIGINS (docs/server.md)
+  bool test_routes = false;    // JEWELER_TEST_ROUTES=1: test-only routes (never in production)
+  bool demo_data = false;      // --demo-data
   std::optional<std::string> config_file;  // --config FILE
 
   /// The merged lookup (env, then file): other components read their own

@@ -32,7 +32,9 @@ constexpr const char* usage =
     "REDIS_KEY_PREFIX, HOST, PORT, LOG_LEVEL, SHUTDOWN_TIMEOUT_MS, SESSION_*, COOKIE_SECURE,\n"
     "TRUST_PROXY, DATABASE_PATH, RATE_LIMIT_*, CACHE_TTL_*, BODY_LIMIT_BYTES,\n"
     "UPLOAD_LIMIT_BYTES, HTTP_HEADER_TIMEOUT_MS, HTTP_IDLE_TIMEOUT_MS, HTTP_THREADS,\n"
-    "HTTP_MAX_CONNECTIONS. With no Redis configured and none on localhost:6379, a private\n"
+    "HTTP_MAX_CONNECTIONS, HTTP_MAX_CONNECTIONS_PER_IP, HTTP_BODY_MEMORY_BYTES,\n"
+    "ALLOWED_ORIGINS, CORS_ALLOWED_ORIGINS. With no Redis configured and none on localhost:6379, a "
+    "private\n"
     "redis-server is started with its data under the folder of DATABASE_PATH (./var/).\n";
 
 }  // namespace
