@@ -295,6 +295,12 @@ constexpr std::uint64_t kDrainLimit = 64 * 1024;
 
 struct Server::Impl {
   Server& server;
+  // Open connections per client address (HTTP_MAX_CONNECTIONS_PER_IP):
+  // counted up by the acceptor (thread 0), down by each connection's thread.
+  // Declared before `threads`: session frames destroyed with an io_context
+  // give their address back.
+  std::mutex per_ip_mu;
+  std::unordered_map<asio::ip::address, std::size_t> per_ip;
   std::vector<std::unique_ptr<ThreadState>> threads;
   std::vector<std::thread> workers;
   std::unique_ptr<tcp::acceptor> acceptor;  // on threads[0]
@@ -306,11 +312,6 @@ struct Server::Impl {
   explicit Impl(Server& s, std::size_t n) : server(s) {
     for (std::size_t i = 0; i < n; ++i) threads.push_back(std::make_unique<ThreadState>());
   }
-
-  // Open connections per client address (HTTP_MAX_CONNECTIONS_PER_IP):
-  // counted up by the acceptor (thread 0), down by each connection's thread.
-  std::mutex per_ip_mu;
-  std::unordered_map<asio::ip::address, std::size_t> per_ip;
 
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> session(ThreadState& ts, tcp::socket sock, asio::ip::address addr,

@@ -105,11 +105,13 @@ class Server {
 
  private:
   ServerOptions opts_;
+  // Before impl_: connection frames destroyed with Impl's io_contexts still
+  // count themselves out of these.
+  std::atomic<std::size_t> connections_{0};
+  std::atomic<std::size_t> body_bytes_{0};
   std::unique_ptr<Impl> impl_;
   std::uint16_t bound_port_ = 0;
   std::atomic<bool> shutting_down_{false};
-  std::atomic<std::size_t> connections_{0};
-  std::atomic<std::size_t> body_bytes_{0};
 };
 
 }  // namespace jeweler::http
