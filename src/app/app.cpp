@@ -1,5 +1,6 @@
 #include <jeweler/app/app.hpp>
 #include <jeweler/app/redis_memory.hpp>
+#include <jeweler/http/origin.hpp>
 #include <jeweler/http/process_metrics.hpp>
 #include <jeweler/http/server.hpp>
 
@@ -181,6 +182,9 @@ int App::run() {
   I.registry.add_collector([&server](metrics::Writer& w) {
     w.gauge("jeweler_http_connections", "Open HTTP connections", {},
             static_cast<double>(server.connections()));
+    w.gauge("jeweler_http_body_bytes",
+            "Memory held by request bodies being read or handled (HTTP_BODY_MEMORY_BYTES budget)",
+            {}, static_cast<double>(server.body_bytes()));
   });
   // Redis memory: thread 0 polls INFO every few seconds (not per scrape).
   auto redis_memory = std::make_shared<RedisMemory>();
@@ -198,6 +202,8 @@ int App::run() {
     ts->ctx.reset(new ThreadContext{
         i, ex, *ts->client, cfg, I.registry, I.shared, ts->router, ts->slots, I.readiness, {}});
     add_ops_routes(*ts->ctx, I.started);
+    if (!cfg.origins.cors.empty())
+      ts->slots.cors = http::cors(std::make_shared<const http::OriginPolicy>(cfg.origins));
     for (auto& m : I.modules)
       if (m.init_thread) m.init_thread(*ts->ctx);
     asio::co_spawn(ex, publish_redis_state(*ts->client, I.board->slots[i], ts->stop_publisher),

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <stdexcept>
 #include <thread>
 
 namespace jeweler::app {
@@ -59,6 +60,9 @@ const std::vector<std::string>& known_keys() {
         "DATABASE_BUSY_TIMEOUT_MS", "BODY_LIMIT_BYTES", "UPLOAD_LIMIT_BYTES",
         "HTTP_HEADER_TIMEOUT_MS", "HTTP_IDLE_TIMEOUT_MS", "HTTP_THREADS", "HTTP_MAX_CONNECTIONS",
         "JEWELER_TEST_ROUTES", "SHUTDOWN_DRAIN_DELAY_MS",
+        // HTTP abuse limits and origins (sections 1, 2 and 6)
+        "HTTP_MAX_CONNECTIONS_PER_IP", "HTTP_BODY_MEMORY_BYTES", "ALLOWED_ORIGINS",
+        "CORS_ALLOWED_ORIGINS",
         // Cache TTLs (section 4)
         "CACHE_TTL_KPI", "CACHE_TTL_GOLD_PRICE", "CACHE_TTL_CUSTOMER", "CACHE_TTL_PRODUCT",
         "CACHE_TTL_INVOICE", "CACHE_TTL_PERMISSIONS"};
@@ -220,6 +224,24 @@ ServerConfig load_config(const std::optional<std::string>& file, Lookup env_in) 
       static_cast<std::size_t>(integer("HTTP_MAX_CONNECTIONS", 1, 1'000'000, 10000));
   c.shutdown_timeout = millis("SHUTDOWN_TIMEOUT_MS", 0, 3'600'000, c.shutdown_timeout);
   c.shutdown_drain_delay = millis("SHUTDOWN_DRAIN_DELAY_MS", 0, 3'600'000, c.shutdown_drain_delay);
+  c.http.max_connections_per_ip =
+      static_cast<std::size_t>(integer("HTTP_MAX_CONNECTIONS_PER_IP", 0, 1'000'000, 256));
+  c.http.body_memory =
+      static_cast<std::size_t>(integer("HTTP_BODY_MEMORY_BYTES", 1, 1LL << 40, 256LL << 20));
+  if (c.http.body_memory < std::max(c.http.body_limit, c.upload_limit))
+    bad("HTTP_BODY_MEMORY_BYTES", "must be at least BODY_LIMIT_BYTES and UPLOAD_LIMIT_BYTES (" +
+                                      std::to_string(std::max(c.http.body_limit, c.upload_limit)) +
+                                      "), or no body that large could ever be read");
+  for (auto [name, list] : {std::pair{"ALLOWED_ORIGINS", &c.origins.allowed},
+                            std::pair{"CORS_ALLOWED_ORIGINS", &c.origins.cors}}) {
+    if (auto v = get(name)) {
+      try {
+        *list = http::parse_origin_list(*v);
+      } catch (const std::invalid_argument& e) {
+        bad(name, e.what());
+      }
+    }
+  }
 
   if (auto v = get("LOG_LEVEL")) {
     auto l = normalize_log_level(*v);

@@ -4,6 +4,7 @@
 // at start-up and a bad one throws redis::ConfigError naming the variable.
 #pragma once
 
+#include <jeweler/http/origin.hpp>
 #include <jeweler/http/server.hpp>
 #include <jeweler/redis/config.hpp>
 
@@ -42,8 +43,9 @@ struct ServerConfig {
   /// address in logs. Unset: generated once into the data directory
   /// (log-hash.key, 0600) and reused.
   std::optional<std::string> log_hash_key;
-  bool test_routes = false;  // JEWELER_TEST_ROUTES=1: test-only routes (never in production)
-  bool demo_data = false;    // --demo-data
+  http::OriginPolicy origins;  // ALLOWED_ORIGINS, CORS_ALLOWED_ORIGINS (docs/server.md)
+  bool test_routes = false;    // JEWELER_TEST_ROUTES=1: test-only routes (never in production)
+  bool demo_data = false;      // --demo-data
   std::optional<std::string> config_file;  // --config FILE
 
   /// The merged lookup (env, then file): other components read their own

@@ -69,7 +69,7 @@ Middleware access_log(std::shared_ptr<spdlog::logger> logger) {
     char frac[4] = {'.', char('0' + us / 100 % 10), char('0' + us / 10 % 10), char('0' + us % 10)};
     line.append(frac, 4);
     line += ",\"bytesIn\":";
-    append_int(req.body.size());
+    append_int(std::max(req.body.size(), req.bytes_in));
     line += ",\"bytesOut\":";
     append_int(res.body.size());
     line += ",\"peer\":";

@@ -17,6 +17,10 @@ namespace jeweler::http {
 /// Slots the application fills (the routes engineer: src/app/routes/).
 /// An empty slot is left out of the chain.
 struct PipelineSlots {
+  /// CORS (http::cors, when CORS_ALLOWED_ORIGINS is set): outside error
+  /// mapping and before authentication, so that preflights need no
+  /// credentials and error responses carry the CORS headers too.
+  Middleware cors;
   /// Authentication: reads `Authorization: Bearer` or the `sid` cookie,
   /// stores the session in req.context (and user_id/tenant_id/role), and on
   /// routes with RouteOptions::auth_required answers 401 / 403
@@ -31,7 +35,10 @@ struct PipelineSlots {
 };
 
 /// Builds a thread's handler: the chain around `router.dispatch`. `router`
-/// must outlive the result.
+/// must outlive the result. A body still on the wire (Request::body_pending)
+/// is read after the whole chain let the request through, right before the
+/// route's handler: a request refused by authentication, rate limiting or
+/// routing never has its body read (API.md section 1).
 Handler build_pipeline(const Router& router, PipelineSlots slots, metrics::Registry& registry,
                        std::shared_ptr<spdlog::logger> access_logger);
 

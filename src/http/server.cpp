@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_range.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -25,7 +26,10 @@
 
 #include <array>
 #include <list>
+#include <mutex>
+#include <optional>
 #include <thread>
+#include <unordered_map>
 
 namespace jeweler::http {
 
@@ -104,10 +108,199 @@ bool header_buffered(const beast::flat_buffer& b) {
   return v.find("\r\n\r\n") != std::string_view::npos;
 }
 
+/// A string body that grows with the bytes received. Beast's string_body
+/// reserves the declared Content-Length at once, so a request head alone
+/// would make the server allocate up to the route's limit. Each capacity
+/// increase is charged first against the process-wide budget
+/// (HTTP_BODY_MEMORY_BYTES, Server::body_bytes_) and given back when the
+/// request is over (the parser, which owns the value, is destroyed).
+struct GrowingBody {
+  struct value_type {
+    std::string data;
+    std::atomic<std::size_t>* budget_used = nullptr;  // null: not accounted
+    std::size_t budget_limit = 0;
+    std::size_t cap_limit = 0;  // the route's body limit: capacity stops there
+    std::size_t charged = 0;    // bytes of budget this body holds
+    std::size_t received = 0;   // body bytes seen (also when discarding)
+    bool discard = false;       // draining a refused request's body: keep nothing
+
+    value_type() = default;
+    value_type(const value_type&) = delete;
+    value_type& operator=(const value_type&) = delete;
+    value_type(value_type&& o) noexcept
+        : data(std::move(o.data)),
+          budget_used(o.budget_used),
+          budget_limit(o.budget_limit),
+          cap_limit(o.cap_limit),
+          charged(std::exchange(o.charged, 0)),
+          received(o.received),
+          discard(o.discard) {}
+    value_type& operator=(value_type&& o) noexcept {
+      if (this != &o) {
+        release();
+        data = std::move(o.data);
+        budget_used = o.budget_used;
+        budget_limit = o.budget_limit;
+        cap_limit = o.cap_limit;
+        charged = std::exchange(o.charged, 0);
+        received = o.received;
+        discard = o.discard;
+      }
+      return *this;
+    }
+    ~value_type() { release(); }
+
+    void release() noexcept {
+      if (budget_used && charged) budget_used->fetch_sub(charged, std::memory_order_relaxed);
+      charged = 0;
+    }
+    /// Makes the charge equal `capacity` (what the string really holds).
+    void settle(std::size_t capacity) noexcept {
+      if (budget_used && capacity > charged)
+        budget_used->fetch_add(capacity - charged, std::memory_order_relaxed);
+      else if (budget_used && capacity < charged)
+        budget_used->fetch_sub(charged - capacity, std::memory_order_relaxed);
+      charged = capacity;
+    }
+    /// Takes `n` more bytes of budget; false (nothing taken) when that
+    /// would exceed it.
+    bool charge(std::size_t n) noexcept {
+      if (budget_used) {
+        auto before = budget_used->fetch_add(n, std::memory_order_relaxed);
+        if (before + n > budget_limit) {
+          budget_used->fetch_sub(n, std::memory_order_relaxed);
+          return false;
+        }
+      }
+      charged += n;
+      return true;
+    }
+  };
+
+  class reader {
+   public:
+    template <bool isRequest, class Fields>
+    reader(bhttp::header<isRequest, Fields>&, value_type& b) : body_(b) {}
+
+    void init(const boost::optional<std::uint64_t>&, beast::error_code& ec) {
+      ec = {};  // deliberately no reserve(content_length)
+    }
+
+    template <class ConstBufferSequence>
+    std::size_t put(const ConstBufferSequence& buffers, beast::error_code& ec) {
+      const std::size_t n = asio::buffer_size(buffers);
+      body_.received += n;
+      ec = {};
+      if (body_.discard) return n;
+      auto& d = body_.data;
+      const std::size_t need = d.size() + n;
+      if (need > d.capacity()) {
+        // Geometric growth, capped at the route's limit (the parser refuses
+        // more than that anyway): at most about twice the bytes received,
+        // never more than the limit.
+        std::size_t want = std::max<std::size_t>(d.capacity() * 2, 4096);
+        want = std::max(need, std::min(want, std::max(body_.cap_limit, need)));
+        if (want > body_.charged && !body_.charge(want - body_.charged)) {
+          ec = asio::error::no_buffer_space;  // the body budget is spent: 503
+          return 0;
+        }
+        // A fresh string gets exactly the capacity asked for (reserve() on
+        // a grown one may double it): the charge matches the memory.
+        std::string grown;
+        grown.reserve(want);
+        grown.append(d);
+        d.swap(grown);
+        body_.settle(d.capacity());
+      }
+      for (auto b : beast::buffers_range_ref(buffers))
+        d.append(static_cast<const char*>(b.data()), b.size());
+      return n;
+    }
+
+    void finish(beast::error_code& ec) { ec = {}; }
+
+   private:
+    value_type& body_;
+  };
+};
+
+using Parser = bhttp::request_parser<GrowingBody>;
+
+bool peer_went_away(const boost::system::error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+         ec == asio::error::bad_descriptor || ec == bhttp::error::partial_message;
+}
+
+/// The body of the current request, read on demand (Request::read_body) by
+/// the pipeline once the request is allowed to have it.
+struct WireBody final : BodyReader {
+  enum class State { unread, done, failed };
+
+  WireBody(beast::tcp_stream& s, beast::flat_buffer& b, Parser& p, std::shared_ptr<Watchdog> w,
+           const ServerOptions& opts, const bool& draining, bool expect_continue)
+      : stream(s),
+        buffer(b),
+        parser(p),
+        watchdog(std::move(w)),
+        o(opts),
+        draining(draining),
+        expect_continue(expect_continue) {}
+
+  asio::awaitable<unsigned> read(Request& req) override {
+    state = State::failed;  // until the whole body is in
+    if (expect_continue) {
+      // Only now: the client waits for it before sending a large body.
+      bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
+      stream.expires_after(o.write_timeout);
+      auto [wec, wn] = co_await bhttp::async_write(stream, cont, use_tuple);
+      if (wec) {
+        peer_gone = true;
+        co_return 400u;
+      }
+    }
+    stream.expires_never();
+    Watchdog::arm(watchdog, o.body_timeout);
+    auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+    watchdog->disarm();
+    req.bytes_in = parser.get().body().received;
+    if (!ec) {
+      req.body = std::move(parser.get().body().data);
+      state = State::done;
+      co_return 0u;
+    }
+    if (ec == bhttp::error::body_limit) co_return 413u;
+    if (ec == asio::error::no_buffer_space) co_return 503u;
+    if (watchdog->fired && !draining) co_return 408u;
+    if (peer_went_away(ec)) peer_gone = true;
+    co_return 400u;
+  }
+
+  beast::tcp_stream& stream;
+  beast::flat_buffer& buffer;
+  Parser& parser;
+  std::shared_ptr<Watchdog> watchdog;
+  const ServerOptions& o;
+  const bool& draining;
+  const bool expect_continue;
+  State state = State::unread;
+  bool peer_gone = false;
+};
+
+/// A refused request's body up to this size is read and discarded after the
+/// answer, so the connection stays usable; a larger one closes it.
+constexpr std::uint64_t kDrainLimit = 64 * 1024;
+
 }  // namespace
 
 struct Server::Impl {
   Server& server;
+  // Open connections per client address (HTTP_MAX_CONNECTIONS_PER_IP):
+  // counted up by the acceptor (thread 0), down by each connection's thread.
+  // Declared before `threads`: session frames destroyed with an io_context
+  // give their address back.
+  std::mutex per_ip_mu;
+  std::unordered_map<asio::ip::address, std::size_t> per_ip;
   std::vector<std::unique_ptr<ThreadState>> threads;
   std::vector<std::thread> workers;
   std::unique_ptr<tcp::acceptor> acceptor;  // on threads[0]
@@ -121,10 +314,31 @@ struct Server::Impl {
   }
 
   asio::awaitable<void> accept_loop();
-  asio::awaitable<void> session(ThreadState& ts, tcp::socket sock);
+  asio::awaitable<void> session(ThreadState& ts, tcp::socket sock, asio::ip::address addr,
+                                std::uint16_t port);
   asio::awaitable<void> drain(std::size_t index, std::chrono::milliseconds deadline);
-  void reject_overload(tcp::socket& sock);
+  void reject_overload(tcp::socket& sock, std::string_view peer, std::string_view why);
+  bool admit_address(const asio::ip::address& a);
+  void release_address(const asio::ip::address& a);
 };
+
+bool Server::Impl::admit_address(const asio::ip::address& a) {
+  const auto cap = server.opts_.max_connections_per_ip;
+  if (cap == 0) return true;
+  std::lock_guard lock(per_ip_mu);
+  auto [it, fresh] = per_ip.try_emplace(a, 0);
+  if (it->second >= cap) return false;
+  ++it->second;
+  return true;
+}
+
+void Server::Impl::release_address(const asio::ip::address& a) {
+  if (server.opts_.max_connections_per_ip == 0) return;
+  std::lock_guard lock(per_ip_mu);
+  auto it = per_ip.find(a);
+  if (it == per_ip.end()) return;
+  if (--it->second == 0) per_ip.erase(it);
+}
 
 Server::Server(ServerOptions opts) : opts_(std::move(opts)) {
   if (opts_.threads == 0) opts_.threads = std::max(1u, std::thread::hardware_concurrency());
@@ -231,17 +445,19 @@ asio::awaitable<void> Server::Impl::drain(std::size_t index, std::chrono::millis
   ts.io.stop();
 }
 
-void Server::Impl::reject_overload(tcp::socket& sock) {
+void Server::Impl::reject_overload(tcp::socket& sock, std::string_view peer, std::string_view why) {
   // Best effort, never blocks the acceptor: a fresh socket's send buffer is empty.
   auto id = generate_request_id();
+  // The acceptor runs on thread 0, whose handler hooks belong to it.
+  if (threads[0]->handler.on_protocol_error)
+    threads[0]->handler.on_protocol_error(503, id, peer, why);
   std::string msg =
       "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; "
       "charset=utf-8\r\nConnection: close\r\nRetry-After: 1\r\nX-Request-Id: " +
       id + "\r\nContent-Length: ";
-  std::string body =
-      "{\"error\":\"service_unavailable\",\"message\":\"Too many connections\","
-      "\"requestId\":\"" +
-      id + "\"}";
+  std::string body = "{\"error\":\"service_unavailable\",\"message\":";
+  detail::append_json_string(body, why);
+  body += ",\"requestId\":\"" + id + "\"}";
   msg += std::to_string(body.size()) + "\r\n\r\n" + body;
   boost::system::error_code ec;
   sock.non_blocking(true, ec);
@@ -265,31 +481,108 @@ asio::awaitable<void> Server::Impl::accept_loop() {
       co_await t.async_wait(use_tuple);
       continue;
     }
+    boost::system::error_code rec;
+    auto ep = sock.remote_endpoint(rec);
+    if (rec) continue;  // already gone
+    auto addr = ep.address();
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
     if (server.connections_.load(std::memory_order_relaxed) >= max_conns) {
-      reject_overload(sock);
+      reject_overload(sock, addr.to_string(), "Too many connections");
+      continue;
+    }
+    if (!admit_address(addr)) {
+      reject_overload(sock, addr.to_string(), "Too many connections from this address");
       continue;
     }
     server.connections_.fetch_add(1, std::memory_order_relaxed);
-    asio::co_spawn(target.io, session(target, std::move(sock)), [](std::exception_ptr e) {
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-          spdlog::error("http: connection failed: {}", ex.what());
-        }
-      }
-    });
+    asio::co_spawn(target.io, session(target, std::move(sock), addr, ep.port()),
+                   [](std::exception_ptr e) {
+                     if (e) {
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& ex) {
+                         spdlog::error("http: connection failed: {}", ex.what());
+                       }
+                     }
+                   });
   }
 }
 
 namespace {
 
-void fill_request(Request& req, const bhttp::request<bhttp::string_body>& msg) {
+/// A framing fault found in the head: answered with `status` and closed.
+struct FramingFault {
+  unsigned status = 0;  // 0: none
+  const char* why = "";
+};
+
+/// RFC 9112 section 6.1/6.3 on the Transfer-Encoding codings (joined over
+/// every Transfer-Encoding line): the last must be chunked, chunked only
+/// once, and no other coding is implemented.
+FramingFault check_codings(std::string_view list) {
+  std::size_t count = 0;
+  bool chunked_before_last = false, other = false, last_chunked = false;
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    list = comma == std::string_view::npos ? std::string_view() : list.substr(comma + 1);
+    item = item.substr(0, item.find(';'));  // transfer-parameters
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item.empty()) continue;  // empty list elements are allowed (RFC 9110 5.6.1)
+    if (count > 0) {
+      if (last_chunked)
+        chunked_before_last = true;
+      else
+        other = true;
+    }
+    last_chunked = iequals(item, "chunked");
+    ++count;
+  }
+  if (count == 0) return {400, "Empty Transfer-Encoding"};
+  if (!last_chunked) return {400, "The last transfer coding is not chunked"};
+  if (chunked_before_last) return {400, "chunked applied more than once"};
+  if (other) return {501, "Transfer coding not implemented (only chunked is)"};
+  return {};
+}
+
+/// Copies the head into `req` and checks what Beast leaves to us of RFC
+/// 9112's framing rules (API.md section 1).
+FramingFault fill_request(Request& req, const bhttp::request<GrowingBody>& msg) {
   req.method = std::string(msg.method_string());
   req.target = std::string(msg.target());
   req.version = msg.version();
   req.keep_alive = msg.keep_alive();
-  for (const auto& f : msg) req.headers.add(std::string(f.name_string()), std::string(f.value()));
+  std::size_t hosts = 0;
+  bool has_te = false, has_cl = false;
+  std::string codings;
+  for (const auto& f : msg) {
+    req.headers.add(std::string(f.name_string()), std::string(f.value()));
+    switch (f.name()) {
+      case bhttp::field::host:
+        ++hosts;
+        break;
+      case bhttp::field::content_length:
+        has_cl = true;
+        break;
+      case bhttp::field::transfer_encoding:
+        if (has_te) codings += ',';
+        has_te = true;
+        codings.append(f.value().data(), f.value().size());
+        break;
+      default:
+        break;
+    }
+  }
+  if (hosts > 1) return {400, "More than one Host header"};
+  if (req.version == 11 && hosts == 0)
+    return {400, "HTTP/1.1 request without a Host header"};  // RFC 9112 3.2
+  if (!has_te) return {};
+  // Whether Beast took it as a body or not: the framing is ambiguous.
+  if (req.version < 11) return {400, "Transfer-Encoding in an HTTP/1.0 request"};
+  if (has_cl) return {400, "Both Transfer-Encoding and Content-Length"};
+  return check_codings(codings);
 }
 
 /// Splits the target into path and query; false when it is unusable.
@@ -381,33 +674,25 @@ std::string serialize(const Response& r, const Request& req, bool close) {
 
 }  // namespace
 
-asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
+asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock,
+                                            asio::ip::address addr, std::uint16_t peer_port) {
   const auto& o = server.opts_;
   beast::tcp_stream stream(std::move(sock));
   Conn conn{&stream};
   auto it = ts.conns.insert(ts.conns.end(), &conn);
   struct Unregister {
+    Impl& impl;
     ThreadState& ts;
     std::list<Conn*>::iterator it;
-    std::atomic<std::size_t>& count;
+    asio::ip::address addr;
     ~Unregister() {
       ts.conns.erase(it);
-      count.fetch_sub(1, std::memory_order_relaxed);
+      impl.release_address(addr);
+      impl.server.connections_.fetch_sub(1, std::memory_order_relaxed);
     }
-  } unregister{ts, it, server.connections_};
+  } unregister{*this, ts, it, addr};
 
-  std::string peer;
-  std::uint16_t peer_port = 0;
-  {
-    boost::system::error_code ec;
-    auto ep = stream.socket().remote_endpoint(ec);
-    if (ec) co_return;
-    auto a = ep.address();
-    if (a.is_v6() && a.to_v6().is_v4_mapped())
-      a = asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
-    peer = a.to_string();
-    peer_port = ep.port();
-  }
+  const std::string peer = addr.to_string();
   if (ts.draining) co_return;
 
   beast::flat_buffer buffer;
@@ -443,7 +728,7 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
     }
     first = false;
 
-    bhttp::request_parser<bhttp::string_body> parser;
+    Parser parser;
     parser.header_limit(static_cast<std::uint32_t>(o.header_limit));
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     stream.expires_never();
@@ -461,9 +746,7 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
         co_await send_error(408, "Request headers not received in time");
       } else if (hec == bhttp::error::header_limit) {
         co_await send_error(431, "Request header block too large");
-      } else if (hec == bhttp::error::end_of_stream || hec == asio::error::eof ||
-                 hec == asio::error::connection_reset || hec == asio::error::operation_aborted ||
-                 hec == asio::error::bad_descriptor || hec == bhttp::error::partial_message) {
+      } else if (peer_went_away(hec)) {
         // The peer went away (or we are shutting down): nothing to answer.
       } else {
         co_await send_error(400, "Malformed request");
@@ -474,15 +757,14 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
 
     Request req;
     req.received = std::chrono::steady_clock::now();
-    fill_request(req, parser.get());
+    if (auto fault = fill_request(req, parser.get()); fault.status != 0) {
+      co_await send_error(fault.status, fault.why);
+      break;
+    }
     req.peer_address = peer;
     req.peer_port = peer_port;
     if (!parse_target(req)) {
       co_await send_error(400, "Malformed request target");
-      break;
-    }
-    if (req.version == 11 && !parser.get().count(bhttp::field::host)) {
-      co_await send_error(400, "HTTP/1.1 request without a Host header");  // RFC 9112 3.2
       break;
     }
     bool close_after = !req.keep_alive;
@@ -490,6 +772,9 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
     if (!req.rejection) {
       limit = ts.handler.resolve ? ts.handler.resolve(req) : o.body_limit;
     }
+    // The body stays on the wire: the pipeline reads it (WireBody) once
+    // authentication, rate limiting and routing let the request through.
+    std::optional<WireBody> wire;
     const auto content_length = parser.content_length();
     if (content_length && *content_length > limit) {
       // Refused before reading the body; the connection cannot be reused.
@@ -497,33 +782,14 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
       close_after = true;
       linger = true;
     } else if (!parser.is_done()) {
-      if (auto e = parser.get()[bhttp::field::expect]; iequals(e, "100-continue")) {
-        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, 11};
-        stream.expires_after(o.write_timeout);
-        auto [wec, wn] = co_await bhttp::async_write(stream, cont, use_tuple);
-        if (wec) break;
-      }
       parser.body_limit(limit);
-      stream.expires_never();
-      Watchdog::arm(watchdog, o.body_timeout);
-      auto [bec, bn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
-      watchdog->disarm();
-      if (bec == bhttp::error::body_limit) {
-        req.rejection = 413;
-        close_after = true;
-        linger = true;
-      } else if (bec && watchdog->fired && !ts.draining) {
-        co_await send_error(408, "Request body not received in time");
-        break;
-      } else if (bec) {
-        if (bec != bhttp::error::end_of_stream && bec != asio::error::eof &&
-            bec != asio::error::connection_reset && bec != asio::error::operation_aborted &&
-            bec != bhttp::error::partial_message)
-          co_await send_error(400, "Malformed request body");
-        break;
-      } else {
-        req.body = std::move(parser.get().body());
-      }
+      auto& body = parser.get().body();
+      body.budget_used = &server.body_bytes_;
+      body.budget_limit = o.body_memory;
+      body.cap_limit = limit;
+      const bool expect = iequals(parser.get()[bhttp::field::expect], "100-continue");
+      wire.emplace(stream, buffer, parser, watchdog, o, ts.draining, expect);
+      req.body_reader = &*wire;
     }
 
     Response res;
@@ -538,10 +804,36 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock) {
       res.headers.set("X-Request-Id", req.request_id);
     }
     close_after = close_after || res.close || ts.draining;
+    bool drain_body = false;
+    if (wire && wire->state == WireBody::State::unread) {
+      // Answered without the body (401, 403, 404, 429, ...): a small one is
+      // read and dropped after the answer, to keep the connection; a large
+      // or chunked one closes it, and so does one the client holds back
+      // for a 100 Continue it will not get (it may send the next request
+      // instead of the body).
+      const auto remaining = parser.content_length_remaining();
+      if (!close_after && !wire->expect_continue && remaining && *remaining <= kDrainLimit) {
+        drain_body = true;
+      } else {
+        close_after = true;
+        linger = true;
+      }
+    } else if (wire && wire->state == WireBody::State::failed) {
+      close_after = true;
+      linger = !wire->peer_gone;
+    }
     const std::string out = serialize(res, req, close_after);
     stream.expires_after(o.write_timeout);
     auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(out), use_tuple);
     if (wec || close_after) break;
+    if (drain_body) {
+      parser.get().body().discard = true;
+      stream.expires_never();
+      Watchdog::arm(watchdog, o.body_timeout);
+      auto [dec, dn] = co_await bhttp::async_read(stream, buffer, parser, use_tuple);
+      watchdog->disarm();
+      if (dec) break;
+    }
   }
   conn.busy = false;
   boost::system::error_code ec;

@@ -39,6 +39,8 @@ struct ServerOptions {
   std::chrono::milliseconds body_timeout = 30s;    // whole body must arrive within this -> 408
   std::chrono::milliseconds write_timeout = 30s;   // a response must be taken within this
   std::size_t max_connections = 10000;             // HTTP_MAX_CONNECTIONS: beyond -> 503 + close
+  std::size_t max_connections_per_ip = 256;        // HTTP_MAX_CONNECTIONS_PER_IP (0: no cap)
+  std::size_t body_memory = 256u << 20;            // HTTP_BODY_MEMORY_BYTES: bodies being read
   int backlog = 1024;
 };
 
@@ -95,15 +97,21 @@ class Server {
 
   /// Open connections, all threads.
   std::size_t connections() const noexcept { return connections_.load(); }
+  /// Memory held by request bodies being read or handled (charged against
+  /// ServerOptions::body_memory), all threads.
+  std::size_t body_bytes() const noexcept { return body_bytes_.load(); }
 
   struct Impl;
 
  private:
   ServerOptions opts_;
+  // Before impl_: connection frames destroyed with Impl's io_contexts still
+  // count themselves out of these.
+  std::atomic<std::size_t> connections_{0};
+  std::atomic<std::size_t> body_bytes_{0};
   std::unique_ptr<Impl> impl_;
   std::uint16_t bound_port_ = 0;
   std::atomic<bool> shutting_down_{false};
-  std::atomic<std::size_t> connections_{0};
 };
 
 }  // namespace jeweler::http

@@ -42,6 +42,20 @@ void Headers::erase(std::string_view name) {
   std::erase_if(items_, [&](const auto& kv) { return iequals(kv.first, name); });
 }
 
+bool is_json_media_type(std::string_view ct) noexcept {
+  ct = ct.substr(0, ct.find(';'));
+  while (!ct.empty() && (ct.front() == ' ' || ct.front() == '\t')) ct.remove_prefix(1);
+  while (!ct.empty() && (ct.back() == ' ' || ct.back() == '\t')) ct.remove_suffix(1);
+  return iequals(ct, "application/json");
+}
+
+asio::awaitable<unsigned> Request::read_body() {
+  if (!body_reader) co_return 0u;
+  BodyReader* r = body_reader;
+  body_reader = nullptr;
+  co_return co_await r->read(*this);
+}
+
 std::string_view Request::route_name() const noexcept {
   if (route) return route->options.name;
   return "unmatched";
@@ -111,12 +125,16 @@ std::string_view default_error_code(unsigned status) noexcept {
       return "conflict";
     case 413:
       return "payload_too_large";
+    case 415:
+      return "unsupported_media_type";
     case 422:
       return "validation_failed";
     case 429:
       return "rate_limited";
     case 503:
       return "service_unavailable";
+    case 501:  // a transfer coding the server does not implement: the request's fault
+      return "bad_request";
     default:
       return status >= 500 ? "internal" : "bad_request";
   }

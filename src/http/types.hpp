@@ -106,6 +106,26 @@ struct RouteOptions {
 };
 
 struct Route;  // router.hpp
+struct Request;
+
+/// A request body still on the wire (API.md section 1: a body is read only
+/// once the request may have it). The server hands one to the Request when
+/// the head announces a body; the pipeline reads it right before the route's
+/// handler runs, after authentication and rate limiting (pipeline.cpp), so a
+/// refused request never has its body read. Memory grows with the bytes
+/// received, never with a declared length.
+class BodyReader {
+ public:
+  /// Reads the whole body into req.body. 0 when done; otherwise the status
+  /// the request must be answered with: 400 (malformed or incomplete), 408
+  /// (not received in time), 413 (over the route's limit), 503 (the
+  /// process-wide HTTP_BODY_MEMORY_BYTES budget is spent). The connection
+  /// closes after such an answer.
+  virtual asio::awaitable<unsigned> read(Request& req) = 0;
+
+ protected:
+  ~BodyReader() = default;
+};
 
 struct Request {
   std::string method;  // "GET", ... as sent (upper case for known methods)
@@ -114,7 +134,12 @@ struct Request {
   std::map<std::string, std::string, std::less<>> query;   // decoded; first value wins
   std::map<std::string, std::string, std::less<>> params;  // path parameters of the route
   Headers headers;
+  /// The body, once read: empty while body_pending() (see read_body()).
   std::string body;
+  /// Set by the server while the announced body is still on the wire.
+  BodyReader* body_reader = nullptr;
+  /// Body bytes received (for the access log; a handler may move `body` out).
+  std::size_t bytes_in = 0;
   std::string peer_address;  // socket peer (IP), never X-Forwarded-For
   std::uint16_t peer_port = 0;
   std::string request_id;  // set by the request-id middleware
@@ -129,6 +154,12 @@ struct Request {
   RequestContext context;
 
   std::optional<std::string_view> header(std::string_view name) const { return headers.get(name); }
+  /// A body was announced and has not been read yet.
+  bool body_pending() const noexcept { return body_reader != nullptr; }
+  /// Reads the pending body (no-op when there is none; at most once): 0 or
+  /// the refusal status of BodyReader::read. The pipeline calls it before
+  /// the route's handler; handlers find the body in `body`.
+  asio::awaitable<unsigned> read_body();
   /// Route name for metrics/logs ("unmatched" when no route).
   std::string_view route_name() const noexcept;
 };
@@ -185,6 +216,9 @@ class Next {
 };
 
 using Middleware = std::function<asio::awaitable<Response>(Request&, Next)>;
+
+/// `application/json`, parameters (`; charset=utf-8`) allowed, any case.
+bool is_json_media_type(std::string_view content_type) noexcept;
 
 /// Percent-decodes `s` ('+' as space when `plus_is_space`). nullopt for a
 /// malformed escape or an encoded NUL.

@@ -118,6 +118,44 @@ TEST(Config, AliasesAndBadValuesNameTheSetting) {
   EXPECT_EQ(ok.trust_proxy.size(), 3u);
 }
 
+TEST(Config, HttpAbuseLimitsAndOrigins) {
+  auto bad = [](std::map<std::string, std::string> m) {
+    return message_of([&] { app::load_config(std::nullopt, env_of(std::move(m))); });
+  };
+  auto d = app::load_config(std::nullopt, env_of({}));
+  EXPECT_EQ(d.http.max_connections_per_ip, 256u);
+  EXPECT_EQ(d.http.body_memory, 256u << 20);
+  EXPECT_TRUE(d.origins.allowed.empty());
+  EXPECT_TRUE(d.origins.cors.empty());
+  auto c = app::load_config(
+      std::nullopt,
+      env_of({{"HTTP_MAX_CONNECTIONS_PER_IP", "0"},
+              {"HTTP_BODY_MEMORY_BYTES", "20971520"},
+              {"ALLOWED_ORIGINS", "https://Partner.example:443, http://10.0.0.5:8080"},
+              {"CORS_ALLOWED_ORIGINS", "https://app.example/"}}));
+  EXPECT_EQ(c.http.max_connections_per_ip, 0u);
+  EXPECT_EQ(c.http.body_memory, 20u << 20);
+  ASSERT_EQ(c.origins.allowed.size(), 2u);
+  EXPECT_EQ(c.origins.allowed[0], "https://partner.example");
+  EXPECT_EQ(c.origins.allowed[1], "http://10.0.0.5:8080");
+  ASSERT_EQ(c.origins.cors.size(), 1u);
+  EXPECT_EQ(c.origins.cors[0], "https://app.example");
+  EXPECT_NE(bad({{"HTTP_MAX_CONNECTIONS_PER_IP", "-1"}}).find("HTTP_MAX_CONNECTIONS_PER_IP"),
+            std::string::npos);
+  EXPECT_NE(bad({{"HTTP_BODY_MEMORY_BYTES", "lots"}}).find("HTTP_BODY_MEMORY_BYTES"),
+            std::string::npos);
+  // Smaller than the upload limit (10 MiB): no upload could ever be read.
+  EXPECT_NE(bad({{"HTTP_BODY_MEMORY_BYTES", "5242880"}}).find("HTTP_BODY_MEMORY_BYTES"),
+            std::string::npos);
+  EXPECT_NE(bad({{"ALLOWED_ORIGINS", "https://a.example,*"}}).find("ALLOWED_ORIGINS"),
+            std::string::npos);
+  EXPECT_NE(bad({{"CORS_ALLOWED_ORIGINS", "app.example"}}).find("CORS_ALLOWED_ORIGINS"),
+            std::string::npos);
+  EXPECT_NE(
+      bad({{"CORS_ALLOWED_ORIGINS", "https://app.example/path"}}).find("CORS_ALLOWED_ORIGINS"),
+      std::string::npos);
+}
+
 TEST(Config, UnknownFileKeyIsRejected) {
   auto dir = make_temp_dir("cfg");
   auto path = write_file(dir, "PORT=9001\nNOT_A_SETTING=1\n");

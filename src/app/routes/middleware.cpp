@@ -17,6 +17,7 @@
 //                        2FA verification.
 #include <jeweler/app/routes/context.hpp>
 #include <jeweler/http/middleware.hpp>
+#include <jeweler/http/origin.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -40,6 +41,15 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
+}
+
+/// The request authenticates with `Authorization: Bearer` (then the cookie,
+/// if any, is not used).
+bool bearer_request(const http::Request& req) {
+  auto auth = req.header("Authorization");
+  if (!auth) return false;
+  std::string_view a = trim(*auth);
+  return a.size() > 7 && http::iequals(a.substr(0, 7), "Bearer ");
 }
 
 /// The token of the request: `Authorization: Bearer <t>` first, else the
@@ -73,6 +83,11 @@ const http::RouteOptions* route_options(const http::Request& req) {
 /// request then still passes the rate limiter (every /api response is limited
 /// and carries the headers) before authorize answers 401.
 struct SessionEndedByClientChange {};
+
+/// Set by authenticate for an unsafe request from another site that does
+/// not authenticate with a Bearer token (API.md section 2): authorize
+/// answers 403, after the rate limiter.
+struct CrossSiteRefused {};
 
 /// Set by authenticate when the session could not be read (Redis down):
 /// authorize answers 503 with it.
@@ -147,9 +162,18 @@ void add_headers(http::Response& res, const std::vector<ratelimit::Header>& head
   for (const auto& h : headers) res.headers.set(h.name, h.value);
 }
 
-http::Middleware authenticate(Services& s) {
-  return [&s](http::Request& req, http::Next next) -> asio::awaitable<http::Response> {
+http::Middleware authenticate(Services& s, std::shared_ptr<const http::OriginPolicy> origins) {
+  return [&s, origins](http::Request& req, http::Next next) -> asio::awaitable<http::Response> {
     const auto* o = route_options(req);
+    // Cross-site request check (CSRF, API.md section 2; docs/server.md):
+    // an unsafe method whose credential is ambient (the sid cookie) or not
+    // there yet (login: a login CSRF) is refused when another site sent it.
+    // A Bearer token is never sent by a browser on its own: exempt.
+    if (o && http::unsafe_method(req.method) && !bearer_request(req) &&
+        http::cross_site(req, *origins)) {
+      req.context.set(CrossSiteRefused{});
+      co_return co_await next(req);  // rate-limited by IP, then 403 from authorize
+    }
     if (!o || !o->auth_required) co_return co_await next(req);
     std::string token = request_token(req);
     if (!token_shaped(token)) co_return co_await next(req);  // authorize answers 401
@@ -253,6 +277,9 @@ http::Middleware rate_limit(Services& s) {
 http::Middleware authorize(std::shared_ptr<const Shared> shared) {
   return [shared](http::Request& req, http::Next next) -> asio::awaitable<http::Response> {
     const auto* o = route_options(req);
+    if (http::unsafe_method(req.method) && req.context.get<CrossSiteRefused>())
+      co_return http::Response::make_error(403, "forbidden",
+                                           "Cross-site request refused (origin not allowed)");
     if (!o || !o->auth_required) co_return co_await next(req);
     const auto* c = req.context.get<Caller>();
     if (!c) {
@@ -291,7 +318,8 @@ http::Response outcome_response(const ratelimit::Outcome& o) {
 }
 
 void install_middleware(ThreadContext& t, Services& s) {
-  t.slots.authenticate = authenticate(s);
+  t.slots.authenticate =
+      authenticate(s, std::make_shared<const http::OriginPolicy>(t.config.origins));
   t.slots.rate_limit = rate_limit(s);
   t.slots.extra.push_back(authorize(s.shared));
 }

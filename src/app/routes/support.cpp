@@ -134,6 +134,14 @@ std::optional<http::Response> require_admin(const http::Request& req) {
 
 std::optional<boost::json::object> json_object_body(const http::Request& req,
                                                     http::Response& error) {
+  // API.md section 1: a JSON route takes application/json only (a
+  // cross-site form can send text/plain without a preflight: CSRF).
+  auto type = req.header("Content-Type");
+  if (type ? !http::is_json_media_type(*type) : !req.body.empty()) {
+    error = http::Response::make_error(415, "unsupported_media_type",
+                                       "The request body must be application/json");
+    return std::nullopt;
+  }
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(req.body, ec);
   if (ec) {
