@@ -288,13 +288,12 @@
     if (state.view === 'dashboard') renderBudget();
   }
 
+  // The caller's budgets: what a signed-in user spends. The sign-in limits
+  // (auth-*, password-reset-*) are about an address or an account, not the
+  // caller, and are left out.
   const POLICY_NAMES = {
     api: 'Your requests',
     'api-tenant': "Your tenant's requests",
-    'auth-ip': 'Failed sign-ins from this address',
-    'auth-account': 'Failed sign-ins for this account',
-    'password-reset-ip': 'Password resets from this address',
-    'password-reset-email': 'Password resets for this address',
     invoice: 'Invoices created',
     upload: 'Uploads',
     limit: 'Requests',
@@ -303,7 +302,7 @@
 
   function renderBudget() {
     const box = $('budget');
-    const names = [...state.budget.keys()].sort((a, b) => {
+    const names = [...state.budget.keys()].filter((n) => Object.hasOwn(POLICY_NAMES, n)).sort((a, b) => {
       const ia = POLICY_ORDER.indexOf(a);
       const ib = POLICY_ORDER.indexOf(b);
       if (ia !== ib) return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
@@ -440,6 +439,7 @@
     const email = $('signin-email').value.trim();
     const password = $('signin-password').value;
     setText($('signin-error'), '');
+    notice('');
     if (!email || !password) {
       setText($('signin-error'), 'Enter your email and password.');
       return;
@@ -457,7 +457,6 @@
     // The answer also carries the token: ignored on purpose. The HttpOnly
     // `sid` cookie the server set authenticates every later call.
     $('signin-password').value = '';
-    notice('');
     setMe(r.data.session);
     if (!r.data.session.twoFactorVerified) {
       showTotp();
@@ -670,7 +669,15 @@
     return rows.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  function renderCacheStats(stats) {
+  function renderCacheStats(answer) {
+    // Totals: the answer's own, else the sum of its namespaces.
+    const stats = { ...answer };
+    const byNamespace = namespaceRows(answer);
+    for (const key of ['hits', 'misses', 'sets', 'invalidations']) {
+      if (num(stats[key]) === null && byNamespace.length) {
+        stats[key] = byNamespace.reduce((sum, x) => sum + (num(x[key]) || 0), 0);
+      }
+    }
     const summary = [
       ['hits', 'Hits'], ['misses', 'Misses'], ['hitRatio', 'Hit ratio'], ['sets', 'Sets'],
       ['invalidations', 'Invalidations'], ['keysHeld', 'Keys held'],
@@ -680,7 +687,7 @@
         el('dd', {}, key === 'hitRatio' ? percent(ratioOf(stats)) : plain.format(stats[key]))));
     $('cache-summary').replaceChildren(...summary);
 
-    let rows = namespaceRows(stats);
+    let rows = byNamespace;
     const perNamespace = rows.length > 0;
     if (!perNamespace) rows = [{ ...stats, name: 'all namespaces' }];
     const cell = (v) => el('td', { class: 'num' }, num(v) === null ? '—' : plain.format(v));
