@@ -410,7 +410,7 @@ class ConsoleTest:
                 check(d in csp, f"{what}: CSP lacks {d!r}: {csp!r}")
             check("unsafe-inline" not in csp and "unsafe-eval" not in csp, f"{what}: CSP too loose: {csp}")
             check(headers.get("x-content-type-options") == "nosniff", f"{what}: no nosniff")
-            check(headers.get("referrer-policy") in ("no-referrer", "same-origin"), f"{what}: Referrer-Policy")
+            check(headers.get("referrer-policy") == "same-origin", f"{what}: Referrer-Policy")
             check(headers.get("x-frame-options") == "DENY", f"{what}: X-Frame-Options")
             for h in ("x-ratelimit-limit", "ratelimit", "ratelimit-policy"):
                 check(h not in headers, f"{what}: console files are not rate limited, yet {h} is set")

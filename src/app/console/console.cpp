@@ -59,7 +59,7 @@ const Asset* find_asset(std::string_view name) noexcept {
 void add_security_headers(http::Response& res) {
   res.headers.set("Content-Security-Policy", std::string(kContentSecurityPolicy));
   res.headers.set("X-Content-Type-Options", "nosniff");
-  res.headers.set("Referrer-Policy", "no-referrer");
+  res.headers.set("Referrer-Policy", "same-origin");
   res.headers.set("X-Frame-Options", "DENY");
   res.headers.set("Cross-Origin-Opener-Policy", "same-origin");
   res.headers.set("Cross-Origin-Resource-Policy", "same-origin");

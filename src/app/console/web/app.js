@@ -112,7 +112,7 @@
   }
 
   function percent(ratio) {
-    return `${(ratio * 100).toFixed(1)} %`;
+    return `${(ratio * 100).toFixed(1)}\u00a0%`;  // no break before the sign
   }
 
   // --- user agents --------------------------------------------------------------
@@ -689,26 +689,27 @@
 
     let rows = byNamespace;
     const perNamespace = rows.length > 0;
-    if (!perNamespace) rows = [{ ...stats, name: 'all namespaces' }];
+    if (!perNamespace) rows = [{ ...stats, name: 'all' }];
     const cell = (v) => el('td', { class: 'num' }, num(v) === null ? '—' : plain.format(v));
     $('cache-table').tBodies[0].replaceChildren(...rows.map((x) => el('tr', { 'data-namespace': x.name },
       el('th', { scope: 'row' }, x.name),
       cell(x.hits), cell(x.misses),
       el('td', { class: 'num' }, percent(ratioOf(x))),
       cell(x.sets), cell(x.invalidations))));
-    $('cache-table').caption.textContent = perNamespace
-      ? 'Per namespace'
-      : 'All namespaces together (this server reports no per-namespace figures)';
+    $('cache-table').caption.textContent = perNamespace ? 'Per namespace' : 'All namespaces';
+    setText($('cache-note'), perNamespace ? ''
+      : 'This server reports the figures of all namespaces together, not one by one.');
     drawChart(perNamespace ? [...rows, { ...stats, name: 'total' }] : rows);
   }
 
   /** Horizontal bars of hit ratios, in plain SVG (no library, no inline style). */
   function drawChart(rows) {
     const chart = $('hit-chart');
-    const labelW = 150;
-    const barW = 340;
+    // Drawn at the width it gets (text stays 13 px on a phone).
+    const width = Math.max(280, Math.min(560, chart.parentElement.clientWidth || 560));
+    const labelW = Math.round(Math.min(150, width * 0.3));
+    const barW = width - labelW - 70;
     const rowH = 30;
-    const width = labelW + barW + 70;
     const height = rows.length * rowH + 24;
     chart.setAttribute('viewBox', `0 0 ${width} ${height}`);
     chart.setAttribute('width', width);
@@ -719,7 +720,8 @@
       const y = i * rowH + 4;
       const g = svgEl('g', { 'data-namespace': x.name, 'data-ratio': ratio.toFixed(4) });
       g.append(svgEl('title', {}, `${x.name}: ${percent(ratio)} (${num(x.hits) || 0} hits, ${num(x.misses) || 0} misses)`));
-      g.append(svgEl('text', { x: 0, y: y + 16 }, x.name.length > 20 ? `${x.name.slice(0, 19)}…` : x.name));
+      const maxChars = Math.floor(labelW / 8);
+      g.append(svgEl('text', { x: 0, y: y + 16 }, x.name.length > maxChars ? `${x.name.slice(0, maxChars - 1)}…` : x.name));
       g.append(svgEl('rect', { class: 'bar-bg', x: labelW, y, width: barW, height: 20, rx: 3 }));
       const cls = ratio < 0.5 ? 'bar low' : ratio < 0.8 ? 'bar mid' : 'bar';
       g.append(svgEl('rect', { class: cls, x: labelW, y, width: (barW * ratio).toFixed(1), height: 20, rx: 3 }));
