@@ -2,18 +2,17 @@
 # Installs the Debian 12 packages the project needs, only when one is missing.
 # Safe to run repeatedly; needs root (or sudo) the first time.
 #
-#   scripts/deps.sh           # build + test dependencies (scripts/run.sh, scripts/test.sh, CI),
-#                             # including headless Chromium for the console's browser tests
+#   scripts/deps.sh           # build + test dependencies (scripts/run.sh, scripts/test.sh, CI)
 #   scripts/deps.sh --bench   # also the HTTP benchmark tools (wrk, python3 for bench/http/*.sh)
 set -euo pipefail
 PKGS=(
   build-essential cmake ninja-build ccache pkg-config git curl clang-format
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev openssl libsodium-dev libsqlite3-dev
+  chromium chromium-driver python3-selenium  # the web console's browser test (tests/console)
   libspdlog-dev libfmt-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools
-  chromium chromium-driver python3-selenium
 )
 case "${1:-}" in
   "") ;;
