@@ -564,8 +564,14 @@ class ConsoleTest:
         check(int(self.stat(a, "misses").replace(",", "")) >= 2, "misses after the first reads")
         bars = a.d.find_elements(By.CSS_SELECTOR, "#hit-chart g[data-namespace] rect.bar")
         check(len(bars) >= 1, "a hit-ratio bar per row")
-        rows = a.d.find_elements(By.CSS_SELECTOR, "#cache-table tbody tr")
-        check(len(rows) >= 1, "cache table rows")
+        names = a.d.execute_script(
+            "return [...document.querySelectorAll('#cache-table tbody tr')].map(r => r.dataset.namespace)")
+        check(len(names) >= 1, "cache table rows")
+        if names != ["all"]:  # the server reports namespaces: the ones the dashboard read are there
+            check("kpi" in names and "gold-price" in names, f"namespaces listed: {names}")
+            charted = a.d.execute_script(
+                "return [...document.querySelectorAll('#hit-chart g[data-namespace]')].map(g => g.dataset.namespace)")
+            check(charted == names + ["total"], f"a bar per namespace and the total: {charted}")
         a.screenshot("06-admin")
 
         # Cancel first: nothing happens.
