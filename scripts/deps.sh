@@ -9,6 +9,7 @@ PKGS=(
   build-essential cmake ninja-build ccache pkg-config git curl clang-format
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev openssl libsodium-dev libsqlite3-dev
+  chromium chromium-driver python3-selenium  # the web console's browser test (tests/console)
   libspdlog-dev libfmt-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools

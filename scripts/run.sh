@@ -42,7 +42,10 @@ cat >&2 <<EOF
     (no TLS locally: the sid cookie is sent without the Secure flag; use TLS
     and COOKIE_SECURE=true anywhere else)
 
-Log in (demo admin of tenant "aurum"; see README.md for the other users):
+Web console: open ${base}/ in a browser and sign in as owner@aurum.example /
+aurum-owner-pw (demo admin of tenant "aurum"; README.md lists the other users).
+
+Or log in with curl:
 
   curl -s -X POST ${base}/api/auth/login -H 'Content-Type: application/json' \\
     -d '{"email":"owner@aurum.example","password":"aurum-owner-pw"}'

@@ -1,6 +1,7 @@
 // jeweler-server [--config FILE] [--demo-data] [--help] [--version]
 #include <jeweler/app/app.hpp>
 #include <jeweler/app/config.hpp>
+#include <jeweler/app/console/console.hpp>
 #include <jeweler/app/embedded_redis.hpp>
 #include <jeweler/app/help.hpp>
 #include <jeweler/http/json_log.hpp>
@@ -118,6 +119,7 @@ int main(int argc, char** argv) {
 #ifdef JEWELER_HAVE_APP_ROUTES
     application.add_module(app::routes::module());
 #endif
+    application.add_module(app::console::module());  // GET /, /console/ (docs/console.md)
     rc = application.run();
   } catch (const std::exception& e) {
     spdlog::critical("{{\"msg\":\"fatal error at start-up\",\"error\":\"{}\"}}", e.what());
