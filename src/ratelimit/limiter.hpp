@@ -91,6 +91,12 @@ class Limiter {
   /// policy fails closed: an error with is_unavailable() true (Redis could
   /// not be reached) or errc::internal (Redis answered an error).
   asio::awaitable<Result<Decision>> check(std::vector<Check> checks);
+  /// Gives back units an admitted request holds for on-failure policies
+  /// (Decision::reserved): the attempt succeeded, or was not evaluated. One
+  /// round trip (nothing when empty); a failure is logged and the units stay
+  /// counted until they slide out of the window (errs on the strict side).
+  asio::awaitable<void> release(std::vector<Reservation> reserved);
+
   /// One limit. (Prefer this to check({&p, key}): g++ 12 miscompiles braced
   /// temporaries inside co_await expressions.)
   asio::awaitable<Result<Decision>> check(const Policy& policy, Key key, Mode mode = Mode::consume);
@@ -119,6 +125,7 @@ class Limiter {
     };
     std::vector<Leased> leased;
     std::int64_t sent_ms = 0;  // steady clock when the check was prepared
+    std::string member;        // this request's id in the scripts
   };
   PendingCheck begin_check(std::vector<Check> checks, redis::Pipeline& p);
   asio::awaitable<Result<Decision>> end_check(PendingCheck& c,
@@ -134,7 +141,7 @@ class Limiter {
   PendingCheck prepare(std::vector<Check> checks, std::optional<std::int64_t> now,
                        redis::Pipeline& p);
   Result<Decision> degrade(const std::vector<Check>& checks, boost::system::error_code ec,
-                           std::optional<std::int64_t> now);
+                           std::optional<std::int64_t> now, std::string_view detail = {});
   void count(const Decision& d, const std::vector<Check>& checks);
   detail::AtomicPolicyCounters& counters(const Policy* p);
   std::string next_member();

@@ -179,6 +179,24 @@ TEST(Key, Schema) {
   EXPECT_EQ(Key::custom("ok", "fine").redis_key("j:", "p"), "j:rl:{c:ok}:p:fine");
 }
 
+// Issue 15.1: the key a Limiter uses names the shape of its value, so two
+// configurations of one policy never read each other's values.
+TEST(Key, ShapeTagInLimiterKeys) {
+  auto t = TenantId::from("aurum");
+  auto u = UserId::from("u-1");
+  Policy p;
+  p.name = "api";
+  EXPECT_EQ(Key::user(t, u).redis_key("jeweler:", p), "jeweler:rl:{t:aurum}:api.l:u:u-1");
+  p.algorithm = Algorithm::sliding_counter;
+  EXPECT_EQ(Key::user(t, u).redis_key("jeweler:", p), "jeweler:rl:{t:aurum}:api.c:u:u-1");
+  p.name = "auth-ip";
+  p.algorithm = Algorithm::gcra;
+  EXPECT_EQ(Key::ip("10.1.2.3")->redis_key("p:", p), "p:rl:{ip:10.1.2.3}:auth-ip.g");
+  EXPECT_EQ(shape_tag(Algorithm::sliding_log), "l");
+  EXPECT_EQ(shape_tag(Algorithm::sliding_counter), "c");
+  EXPECT_EQ(shape_tag(Algorithm::gcra), "g");
+}
+
 TEST(Proxy, CidrParsing) {
   auto c = Cidr::parse("10.0.0.0/8");
   ASSERT_TRUE(c);
