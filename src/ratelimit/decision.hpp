@@ -48,11 +48,11 @@ struct LimitResult {
 /// "Reservations").
 struct Reservation {
   const Policy* policy = nullptr;
-  std::string key;          // the Redis key (in-process key when fallback)
-  std::string scope;        // the hash-tag scope: one refund script run per scope
-  std::int64_t at_ms = 0;   // the script's clock when the unit was taken
-  std::string member;       // the request's id (sliding-log member "<at_ms>:<member>")
-  bool fallback = false;    // taken from the in-process fallback
+  std::string key;         // the Redis key (in-process key when fallback)
+  std::string scope;       // the hash-tag scope: one refund script run per scope
+  std::int64_t at_ms = 0;  // the script's clock when the unit was taken
+  std::string member;      // the request's id (sliding-log member "<at_ms>:<member>")
+  bool fallback = false;   // taken from the in-process fallback
 };
 
 struct Decision {

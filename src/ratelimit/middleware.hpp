@@ -137,8 +137,7 @@ class Middleware {
 
  private:
   asio::awaitable<Outcome> run(const RequestFacts& f, const std::vector<std::string>& names);
-  std::vector<Check> checks_for(const RequestFacts& f,
-                                const std::vector<std::string>& names) const;
+  std::vector<Check> checks_for(const RequestFacts& f, const std::vector<std::string>& names) const;
   Outcome outcome(Result<Decision> d) const;
 
   Limiter& limiter_;

@@ -43,7 +43,7 @@ inline constexpr std::int64_t kMaxLease = 1024;
 
 /// When a limiter counts a request.
 enum class Consume {
-  always,      // every request admitted by the check consumes one unit (api, invoice, ...)
+  always,  // every request admitted by the check consumes one unit (api, invoice, ...)
   // auth (failed logins, 2FA codes): the attempt takes its unit at admission,
   // atomically, and holds it while it is evaluated; a success gives it back
   // (Limiter::release / Middleware::release), a failure keeps it.

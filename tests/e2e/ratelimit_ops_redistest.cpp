@@ -57,8 +57,8 @@ json::object rate_limit_health(const HttpResponse& h) {
 std::vector<int> round_of_requests(std::uint16_t port, const std::string& token, int i) {
   const Headers ip = {{"X-Forwarded-For", "203.0.113.77"}};
   std::vector<int> s;
-  s.push_back(call(port, "GET", "/api/auth/me", token, {}, ip).status);   // api per user
-  s.push_back(call(port, "GET", "/api/auth/me", {}, {}, ip).status);      // api per IP, 401
+  s.push_back(call(port, "GET", "/api/auth/me", token, {}, ip).status);  // api per user
+  s.push_back(call(port, "GET", "/api/auth/me", {}, {}, ip).status);     // api per IP, 401
   s.push_back(call(port, "POST", "/api/auth/login", {}, body_of(kClerk), ip).status);
   s.push_back(
       call(port, "POST", "/api/auth/login", {}, body_of(kArgent, "wrong-password"), ip).status);
@@ -150,11 +150,14 @@ TEST(RateLimitOpsE2E, RestartWithANewLimitAndAlgorithm) {
 // error) shows in /health (503 degraded, rateLimit "failing") and in
 // jeweler_ratelimit_errors_total, and clears with the first success.
 TEST(RateLimitOpsE2E, ErrorsOnEveryCallShowInHealthAndMetrics) {
-  Stack st({{"RATE_LIMIT_MAX_REQUESTS", "100"}});
+  // GCRA: a script's first write (SET) is refused over maxmemory, so every
+  // check fails with an error reply (OOM) while PING works.
+  Stack st(Env{{"RATE_LIMIT_MAX_REQUESTS", "100"},
+               {"RATE_LIMIT_API_ALGORITHM", "gcra"},
+               {"RATE_LIMIT_AUTH_ALGORITHM", "gcra"}});
   auto port = st.port();
   ASSERT_NE(port, 0);
   ASSERT_EQ(call(port, "GET", "/health").status, 200);
-  // Every script run is refused (OOM: writes over maxmemory) while PING works.
   st.redis->cli({"CONFIG", "SET", "maxmemory", "1"});
   for (int i = 0; i < 5; ++i) {
     auto r = call(port, "GET", "/api/auth/me");  // api fails open: decided by the fallback
@@ -187,7 +190,7 @@ TEST(RateLimitOpsE2E, ErrorsOnEveryCallShowInHealthAndMetrics) {
 // limiter does not use the fallback. One io thread, so /health and the login
 // see the same client.
 TEST(RateLimitOpsE2E, FirstRequestAfterReconnectGoesThroughRedis) {
-  Stack st({{"HTTP_THREADS", "1"}, {"RATE_LIMIT_AUTH_MAX", "5"}});
+  Stack st(Env{{"HTTP_THREADS", "1"}, {"RATE_LIMIT_AUTH_MAX", "5"}});
   auto port = st.port();
   ASSERT_NE(port, 0);
   ASSERT_EQ(call(port, "POST", "/api/auth/login", {}, body_of(kClerk)).status, 200);
@@ -201,7 +204,8 @@ TEST(RateLimitOpsE2E, FirstRequestAfterReconnectGoesThroughRedis) {
   st.redis->start();
   auto up = wait_status(port, "/health", 200, 20s);
   ASSERT_EQ(up.status, 200) << up.body;
-  const std::string allowed = "jeweler_ratelimit_decisions_total{policy=\"auth-ip\",decision=\"allowed\"}";
+  const std::string allowed =
+      "jeweler_ratelimit_decisions_total{policy=\"auth-ip\",decision=\"allowed\"}";
   const std::string unavailable =
       "jeweler_ratelimit_decisions_total{policy=\"auth-ip\",decision=\"unavailable\"}";
   const std::string fallback = "jeweler_ratelimit_fallback_total{policy=\"api\"}";
@@ -211,9 +215,9 @@ TEST(RateLimitOpsE2E, FirstRequestAfterReconnectGoesThroughRedis) {
   EXPECT_GE(f0, 1);
   auto r = call(port, "POST", "/api/auth/login", {}, body_of(kClerk));
   EXPECT_EQ(r.status, 200) << r.body;
-  EXPECT_EQ(metric(port, allowed), a0 + 1);    // through Redis
-  EXPECT_EQ(metric(port, unavailable), u0);    // not failed closed
-  EXPECT_EQ(metric(port, fallback), f0);       // api not on the fallback
+  EXPECT_EQ(metric(port, allowed), a0 + 1);  // through Redis
+  EXPECT_EQ(metric(port, unavailable), u0);  // not failed closed
+  EXPECT_EQ(metric(port, fallback), f0);     // api not on the fallback
   EXPECT_EQ(str(rate_limit_health(call(port, "GET", "/health")), "status"), "ok");
 }
 

@@ -519,7 +519,7 @@ TEST(RateLimitRedis, MiddlewareAuthReservesAtAdmissionAndSuccessGivesBack) {
       EXPECT_TRUE(o.allowed());
       EXPECT_EQ(o.status, 200);
       EXPECT_EQ(o.decision.reserved.size(), 2u);  // auth-ip and auth-account
-      EXPECT_EQ(cli(srv, "ZCARD", ip_key), "1");   // held during the evaluation
+      EXPECT_EQ(cli(srv, "ZCARD", ip_key), "1");  // held during the evaluation
       EXPECT_EQ(cli(srv, "ZCARD", account_key), "1");
       co_await mw.release(o);
       EXPECT_TRUE(o.decision.reserved.empty());
@@ -685,10 +685,13 @@ TEST(RateLimitRedis, ErrorsShowInStatsAndHealth) {
   RedisServer own(jeweler::test::RedisServerOptions{.appendonly = false});
   run_co([&](asio::io_context& io) -> asio::awaitable<void> {
     auto env = co_await Env::make(io, own.config());
-    auto closed = policy("erring", 5, 60s);
+    // GCRA: its first write (SET) is refused over maxmemory. (A script whose
+    // first write is allowed may write on: a sliding log's first write is
+    // ZREMRANGEBYSCORE, which frees memory.)
+    auto closed = policy("erring", 5, 60s, Algorithm::gcra);
     closed.fail_open = false;
     auto key = Key::custom(unique_scope("err"));
-    // Scripts refused by the server: every check gets an error reply.
+    // Scripts refused by the server: every check gets an error reply (OOM).
     cli(own, "CONFIG", "SET", "maxmemory", "1");
     cli(own, "CONFIG", "SET", "maxmemory-policy", "noeviction");
     for (int i = 0; i < 4; ++i) {

@@ -142,14 +142,13 @@ RouteModule module() {
     // /health: "rateLimit": {"status": "ok"|"unavailable"|"failing", "errors", ...}.
     auto health = p.shared.get<HealthChecks>();
     auto checks = std::make_shared<HealthChecks>(health ? *health : HealthChecks{});
-    checks->checks.push_back(
-        {"rateLimit", [stats = s->ratelimit_stats](boost::json::object& o) {
-           auto h = stats->health();
-           o["status"] = h.status;
-           o["errors"] = h.errors;
-           o["consecutiveErrors"] = h.consecutive_errors;
-           return h.healthy();
-         }});
+    checks->checks.push_back({"rateLimit", [stats = s->ratelimit_stats](boost::json::object& o) {
+                                auto h = stats->health();
+                                o["status"] = h.status;
+                                o["errors"] = h.errors;
+                                o["consecutiveErrors"] = h.consecutive_errors;
+                                return h.healthy();
+                              }});
     p.shared.put(std::shared_ptr<HealthChecks>(std::move(checks)));
     p.shared.put(s);
   };
