@@ -277,6 +277,7 @@ void Limiter::count(const Decision& d, const std::vector<Check>& checks) {
 Result<Decision> Limiter::degrade(const std::vector<Check>& checks, boost::system::error_code ec,
                                   std::optional<std::int64_t> now, std::string_view detail) {
   if (is_unavailable(ec)) {
+    down_ = true;
     if (stats_->enter_degraded())
       spdlog::warn(
           "ratelimit: Redis unusable ({}): fail-open limits use the in-process fallback, "
@@ -413,9 +414,11 @@ Limiter::PendingCheck Limiter::prepare(std::vector<Check> checks, std::optional<
       c.decided = make_error_code(errc::invalid_argument);
       return c;
     }
-  // Tied to this thread's client: skipped only while it reports the
-  // connection down; the first call after it reconnected goes to Redis.
-  if (options_.skip_redis_while_down && stats_->degraded() && !client_.health().up()) {
+  // Tied to this thread's client, not to a state of the limiter: skipped
+  // only after this Limiter's own call failed AND while its client reports
+  // the connection down at this moment; the first call after the client
+  // reconnected goes to Redis (issue 15.2).
+  if (options_.skip_redis_while_down && down_ && !client_.health().up()) {
     c.decided = degrade(checks, make_error_code(redis::errc::unavailable), now);
     return c;
   }
@@ -685,6 +688,7 @@ asio::awaitable<Result<Decision>> Limiter::end_check(
         d.reserved.push_back(std::move(r));
       }
 
+  down_ = false;
   if (stats_->leave_degraded()) spdlog::info("ratelimit: Redis reachable again");
   stats_->record_success();
   count(d, checks);

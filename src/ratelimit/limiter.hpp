@@ -45,8 +45,9 @@ struct LimiterOptions {
   /// Per Redis call; past it the check fails open or closed. The script is
   /// never resent (it counts), so a late reply may still have counted.
   std::chrono::milliseconds timeout{500};
-  /// While Redis is known to be down and the client not ready, checks go
-  /// straight to the fallback / fail closed without waiting for the client.
+  /// While this Limiter's last call found Redis unreachable and its client
+  /// is not ready now, checks go straight to the fallback / fail closed
+  /// without waiting for the client.
   bool skip_redis_while_down = true;
   /// The longest a lease (Policy::lease) is used after its grant, within its
   /// window: it bounds how stale the remaining count it reports can be.
@@ -162,6 +163,7 @@ class Limiter {
   std::string member_prefix_;
   std::uint64_t seq_ = 0;
   std::unordered_map<std::string, detail::Lease> leases_;  // by Redis key
+  bool down_ = false;  // this Limiter's last call found Redis unreachable
 };
 
 /// The Lua sources (documented in docs/ratelimit.md), exposed for the
