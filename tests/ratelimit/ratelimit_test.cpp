@@ -304,6 +304,30 @@ TEST(Fallback, CompositeConsumesNothingWhenOneRejects) {
   EXPECT_EQ(fb.evaluate(only_a, 1000).results[0].remaining, 2);  // 5 - 3 consumed
 }
 
+// A unit reserved by an on-failure policy in the fallback (a fail-open auth
+// limit during an outage) is given back by release(): a success does not
+// consume there either.
+TEST(Fallback, ReleaseGivesBackAReservedUnit) {
+  for (auto algo : {Algorithm::sliding_log, Algorithm::sliding_counter, Algorithm::gcra}) {
+    Policy p = test::timeline_policy("auth-x", algo, 3);
+    Fallback fb;
+    std::vector<Check> c = {{&p, Key::custom("k")}};
+    std::int64_t now = 100'000;
+    std::vector<Decision> held;
+    for (int i = 0; i < 3; ++i) held.push_back(fb.evaluate(c, now));
+    for (const auto& d : held) EXPECT_TRUE(d.allowed) << to_string(algo);
+    EXPECT_FALSE(fb.evaluate(c, now).allowed) << to_string(algo);
+    Reservation r;
+    r.policy = &p;
+    r.key = Fallback::key_of(c[0]);
+    r.at_ms = held[1].results[0].now_ms;
+    r.fallback = true;
+    fb.release(r);
+    EXPECT_TRUE(fb.evaluate(c, now).allowed) << to_string(algo);
+    EXPECT_FALSE(fb.evaluate(c, now).allowed) << to_string(algo);
+  }
+}
+
 TEST(Fallback, CheckOnlyCountsNothing) {
   Policy p = test::timeline_policy("p", Algorithm::sliding_log, 2);
   Fallback fb;
