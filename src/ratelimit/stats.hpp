@@ -28,8 +28,7 @@ struct PolicyCounters {
 
 /// What /health shows of the limiters.
 struct HealthState {
-  /// "ok"; "unavailable" while Redis is unreachable for the limiters;
-  /// "failing" while every recent check failed with an error reply (at least
+  /// "ok", or "failing" while every recent check failed with an error reply (at least
   /// kFailingAfter in a row, none succeeded since).
   std::string status = "ok";
   std::uint64_t errors = 0;              // checks failed with an error reply, all time
