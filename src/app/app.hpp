@@ -23,6 +23,7 @@
 #include <jeweler/redis/client.hpp>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/json/object.hpp>
 
 #include <any>
 #include <functional>
@@ -57,6 +58,19 @@ class SharedState {
  private:
   mutable std::mutex mu_;
   std::unordered_map<std::type_index, std::any> values_;
+};
+
+/// Parts of GET /health contributed by modules: put a
+/// std::shared_ptr<HealthChecks> in SharedState during init_process. Each
+/// check fills its object (shown under `name` in the /health body) and
+/// returns false when the server cannot serve properly (/health is then 503
+/// "degraded" even with Redis up).
+struct HealthChecks {
+  struct Check {
+    std::string name;
+    std::function<bool(boost::json::object&)> report;  // thread-safe
+  };
+  std::vector<Check> checks;
 };
 
 struct ProcessContext {

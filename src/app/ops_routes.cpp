@@ -31,12 +31,13 @@ void add_ops_routes(ThreadContext& t, std::chrono::steady_clock::time_point star
   redis::Client* client = &t.redis;
   const Readiness* readiness = &t.readiness;
   http::metrics::Registry* registry = &t.metrics;
+  std::shared_ptr<const HealthChecks> parts = t.shared.get<HealthChecks>();
 
   http::RouteOptions health_opts;
   health_opts.name = "/health";
   t.router.get(
       "/health",
-      [client, started](http::Request&) -> asio::awaitable<http::Response> {
+      [client, started, parts](http::Request&) -> asio::awaitable<http::Response> {
         auto h = client->health();
         double latency = h.last_ping_ms;
         if (h.up() && latency < 0) latency = co_await live_ping_ms(*client);
@@ -51,10 +52,26 @@ void add_ops_routes(ThreadContext& t, std::chrono::steady_clock::time_point star
         auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
-        if (h.up()) {
+        // Modules' parts (e.g. "rateLimit"): one that fails makes the server
+        // degraded even while Redis answers (a limiter that errors on every
+        // call fails its requests).
+        bool parts_ok = true;
+        std::string failing;
+        boost::json::object part_objs;
+        if (parts)
+          for (const auto& p : parts->checks) {
+            boost::json::object o;
+            if (!p.report(o)) {
+              parts_ok = false;
+              if (failing.empty()) failing = p.name;
+            }
+            part_objs[p.name] = std::move(o);
+          }
+        if (h.up() && parts_ok) {
           boost::json::object body;
           body["status"] = "ok";
           body["redis"] = std::move(redis_obj);
+          for (auto& [k, v] : part_objs) body[k] = std::move(v);
           body["uptimeSeconds"] = uptime;
           body["version"] = version();
           co_return http::Response::json(body);
@@ -63,10 +80,14 @@ void add_ops_routes(ThreadContext& t, std::chrono::steady_clock::time_point star
         boost::json::object extra;
         extra["status"] = "degraded";
         extra["redis"] = std::move(redis_obj);
+        for (auto& [k, v] : part_objs) extra[k] = std::move(v);
         extra["uptimeSeconds"] = uptime;
         extra["version"] = version();
-        auto r = http::Response::make_error(503, "service_unavailable", "Redis is unreachable",
-                                            std::move(extra));
+        auto r = http::Response::make_error(
+            503, "service_unavailable",
+            h.up() ? failing + " is failing: Redis answers its commands with errors"
+                   : "Redis is unreachable",
+            std::move(extra));
         r.headers.set("Retry-After", "1");
         co_return r;
       },

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace jeweler::ratelimit {
@@ -41,9 +42,24 @@ struct LimitResult {
   std::int64_t reset_at_ms() const noexcept { return now_ms + reset_after.count(); }
 };
 
+/// A unit an admitted request holds in a policy counted on failure
+/// (Consume::on_failure: auth). Limiter::release() gives it back when the
+/// attempt succeeds; a failed attempt keeps it (docs/ratelimit.md,
+/// "Reservations").
+struct Reservation {
+  const Policy* policy = nullptr;
+  std::string key;         // the Redis key (in-process key when fallback)
+  std::string scope;       // the hash-tag scope: one refund script run per scope
+  std::int64_t at_ms = 0;  // the script's clock when the unit was taken
+  std::string member;      // the request's id (sliding-log member "<at_ms>:<member>")
+  bool fallback = false;   // taken from the in-process fallback
+};
+
 struct Decision {
   bool allowed = true;  // every limit admitted the request
   std::vector<LimitResult> results;
+  /// Units held for on-failure policies (only when allowed).
+  std::vector<Reservation> reserved;
 
   bool fallback() const noexcept;
   /// The limit shown in the X-RateLimit-* headers. Rejected limits first (the

@@ -52,6 +52,38 @@ void Fallback::sweep(std::int64_t now) {
   std::erase_if(entries_, [&](const auto& kv) { return kv.second.touched <= cut; });
 }
 
+std::string Fallback::key_of(const Check& c) {
+  return c.key.redis_key("", *c.policy);
+}
+
+void Fallback::release(const Reservation& r) {
+  if (!r.policy) return;
+  const Policy& pol = *r.policy;
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(r.key);
+  if (it == entries_.end()) return;
+  auto& e = it->second;
+  const std::int64_t W = pol.window.count();
+  switch (pol.algorithm) {
+    case Algorithm::sliding_log:
+      for (auto l = e.log.rbegin(); l != e.log.rend(); ++l)
+        if (*l == r.at_ms) {
+          e.log.erase(std::next(l).base());
+          break;
+        }
+      break;
+    case Algorithm::sliding_counter:
+      if (e.w == r.at_ms / W && e.c > 0)
+        --e.c;
+      else if (e.w == r.at_ms / W + 1 && e.p > 0)
+        --e.p;
+      break;
+    case Algorithm::gcra:
+      e.tat -= static_cast<double>(W) / static_cast<double>(pol.limit);
+      break;
+  }
+}
+
 Decision Fallback::evaluate(const std::vector<Check>& checks, std::optional<std::int64_t> now_opt) {
   const std::int64_t now = now_opt ? *now_opt : now_ms();
   Decision d;
@@ -68,7 +100,7 @@ Decision Fallback::evaluate(const std::vector<Check>& checks, std::optional<std:
   work.reserve(checks.size());
   for (const auto& ch : checks) {
     const Policy& pol = *ch.policy;
-    auto& e = entries_[ch.key.redis_key("", pol.name)];
+    auto& e = entries_[key_of(ch)];
     e.touched = ++tick_;
     const std::int64_t W = pol.window.count();
     Work w{&e, false, 0, 0, 0};

@@ -28,6 +28,11 @@ class Fallback {
   /// or (one rejected) none is. `now_ms` overrides the clock (tests).
   Decision evaluate(const std::vector<Check>& checks, std::optional<std::int64_t> now_ms = {});
 
+  /// Gives back a unit reserved by evaluate() (Reservation::fallback).
+  void release(const Reservation& r);
+  /// The in-process key of a check (its Redis key without prefix).
+  static std::string key_of(const Check& c);
+
   std::size_t size() const;
   void clear();
   std::int64_t now_ms() const;

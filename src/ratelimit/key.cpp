@@ -73,4 +73,14 @@ std::string Key::redis_key(std::string_view prefix, std::string_view policy) con
   return k;
 }
 
+std::string Key::redis_key(std::string_view prefix, const Policy& policy) const {
+  const std::string_view shape = shape_tag(policy.algorithm);
+  std::string k;
+  k.reserve(prefix.size() + scope_.size() + policy.name.size() + subject_.size() + 12);
+  k.append(prefix).append("rl:{").append(scope_).append("}:").append(policy.name);
+  k.append(".").append(shape);
+  if (!subject_.empty()) k.append(":").append(subject_);
+  return k;
+}
+
 }  // namespace jeweler::ratelimit

@@ -2,14 +2,17 @@
 // budget. Keys are only built from validated ids, parsed IP addresses or
 // hashed free text (emails), never from raw user input.
 //
-// Redis key: <prefix>rl:{<scope>}:<policy>[:<subject>]
-//   user      {t:<tenant>}:api:u:<user>       tenant  {t:<tenant>}:api-tenant
-//   ip        {ip:<address>}:auth-ip          email   {em:<sha256/128 hex>}:auth-account
+// Redis key: <prefix>rl:{<scope>}:<policy>.<shape>[:<subject>]
+//   user      {t:<tenant>}:api.l:u:<user>     tenant  {t:<tenant>}:api-tenant.l
+//   ip        {ip:<address>}:auth-ip.l        email   {em:<sha256/128 hex>}:auth-account.l
+// <shape> = shape_tag(algorithm): l (sliding log, ZSET), c (sliding counter,
+// HASH), g (GCRA, STRING).
 // Keys of one scope share a Redis Cluster hash tag, so all the limits of one
 // scope in a request are checked by one script.
 #pragma once
 
 #include <jeweler/core/ids.hpp>
+#include <jeweler/ratelimit/policy.hpp>
 
 #include <optional>
 #include <string>
@@ -39,8 +42,13 @@ class Key {
 
   const std::string& scope() const noexcept { return scope_; }
   const std::string& subject() const noexcept { return subject_; }
-  /// <prefix>rl:{<scope>}:<policy>[:<subject>]
+  /// <prefix>rl:{<scope>}:<policy>[:<subject>] (`policy` taken verbatim).
   std::string redis_key(std::string_view prefix, std::string_view policy) const;
+  /// <prefix>rl:{<scope>}:<policy>.<shape>[:<subject>]: the key a Limiter
+  /// uses. <shape> names the Redis type and layout of the value (shape_tag):
+  /// processes configured with different algorithms never share a key, so
+  /// none reads another's value with the wrong shape (WRONGTYPE).
+  std::string redis_key(std::string_view prefix, const Policy& policy) const;
 
   friend bool operator==(const Key&, const Key&) = default;
 

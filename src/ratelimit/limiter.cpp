@@ -48,6 +48,20 @@ local function admitted_at(key, at)
   o = redis.call('ZRANGE', key, at, at, 'WITHSCORES')  -- member of another format
   return tonumber(o[2])
 end
+-- The first command on a key: a value of another shape (another algorithm's
+-- type, written by another version or by hand) is a fresh window, deleted,
+-- never a WRONGTYPE error on every request.
+local function first(cmd, key, ...)
+  local r = redis.pcall(cmd, key, ...)
+  if type(r) == 'table' and r.err then
+    if string.find(r.err, 'WRONGTYPE', 1, true) then
+      redis.call('DEL', key)
+      return redis.call(cmd, key, ...)
+    end
+    error(r)
+  end
+  return r
+end
 local function cnt_until(p, c, e, W, target)
   if p * (W - e) + c * W <= target * W then return 0 end
   if c <= target and p > 0 then return math.ceil((W - e) - (target - c) * W / p - 1e-9) end
@@ -62,13 +76,13 @@ for i = 1, #KEYS do
   local s = {key = KEYS[i], algo = ARGV[b + 1], limit = tonumber(ARGV[b + 2]),
              win = tonumber(ARGV[b + 3]), take = take > 0, grant = 1}
   if s.algo == 'l' then
-    redis.call('ZREMRANGEBYSCORE', s.key, '-inf', string.format('%d', now - s.win))
+    first('ZREMRANGEBYSCORE', s.key, '-inf', string.format('%d', now - s.win))
     s.count = redis.call('ZCARD', s.key)
     s.admit = s.count < s.limit
   elseif s.algo == 'c' then
     s.idx = math.floor(now / s.win)
     s.e = now - s.idx * s.win
-    local h = redis.call('HMGET', s.key, 'w', 'c', 'p')
+    local h = first('HMGET', s.key, 'w', 'c', 'p')
     local w, c, p = tonumber(h[1]), tonumber(h[2]) or 0, tonumber(h[3]) or 0
     s.same = w == s.idx
     if w == s.idx - 1 then p = c; c = 0 elseif not s.same then p = 0; c = 0 end
@@ -86,7 +100,7 @@ for i = 1, #KEYS do
     s.cap = tonumber(ARGV[b + 4])
     s.T = s.win / s.limit
     s.tol = s.cap * s.T
-    local tat = tonumber(redis.call('GET', s.key)) or now
+    local tat = tonumber(first('GET', s.key)) or now
     if tat < now then tat = now end
     s.tat = tat
     s.admit = now + s.tol - tat >= s.T - 1e-6
@@ -262,12 +276,25 @@ void Limiter::count(const Decision& d, const std::vector<Check>& checks) {
 }
 
 Result<Decision> Limiter::degrade(const std::vector<Check>& checks, boost::system::error_code ec,
-                                  std::optional<std::int64_t> now) {
-  if (stats_->enter_degraded())
-    jeweler::logger().warn(
-        "ratelimit: Redis unusable ({}): fail-open limits use the in-process fallback, "
-        "fail-closed limits answer unavailable until it recovers",
-        ec.message());
+                                  std::optional<std::int64_t> now, std::string_view detail) {
+  if (is_unavailable(ec)) {
+    down_ = true;
+    if (stats_->enter_degraded())
+      jeweler::logger().warn(
+          "ratelimit: Redis unusable ({}): fail-open limits use the in-process fallback, "
+          "fail-closed limits answer unavailable until it recovers",
+          ec.message());
+  } else {
+    // Redis answered, with an error: shown in /health ("failing") and in
+    // jeweler_ratelimit_errors_total; logged once per streak.
+    const std::string what = detail.empty() ? ec.message() : std::string(detail);
+    if (stats_->record_error(what))
+      jeweler::logger().error(
+          "ratelimit: checks fail with an error from Redis ({}): fail-open limits use the "
+          "in-process fallback, fail-closed limits answer unavailable until a check succeeds",
+          what);
+    for (const auto& c : checks) counters(c.policy).errors.fetch_add(1, std::memory_order_relaxed);
+  }
   bool closed = std::any_of(checks.begin(), checks.end(),
                             [](const Check& c) { return !c.policy->fail_open; });
   if (closed) {
@@ -278,8 +305,65 @@ Result<Decision> Limiter::degrade(const std::vector<Check>& checks, boost::syste
     return make_error_code(errc::internal);
   }
   Decision d = fallback_->evaluate(checks, now);
+  if (d.allowed)
+    for (std::size_t i = 0; i < checks.size(); ++i) {
+      const auto& k = checks[i];
+      if (k.policy->consume != Consume::on_failure || !d.results[i].consumed) continue;
+      Reservation r;
+      r.policy = k.policy;
+      r.key = Fallback::key_of(k);
+      r.scope = k.key.scope();
+      r.at_ms = d.results[i].now_ms;
+      r.fallback = true;
+      d.reserved.push_back(std::move(r));
+    }
   count(d, checks);
   return d;
+}
+
+asio::awaitable<void> Limiter::release(std::vector<Reservation> reserved) {
+  // One refund run per scope (one check script run each, at its own clock).
+  std::vector<detail::CheckGroup> groups;
+  std::vector<const Reservation*> heads;
+  for (const auto& r : reserved) {
+    if (!r.policy) continue;
+    if (r.fallback) {
+      fallback_->release(r);
+      continue;
+    }
+    std::size_t g = 0;
+    while (g < heads.size() && (heads[g]->scope != r.scope || heads[g]->at_ms != r.at_ms ||
+                                heads[g]->member != r.member))
+      ++g;
+    if (g == heads.size()) {
+      heads.push_back(&r);
+      groups.emplace_back();
+      groups[g].args.push_back(std::to_string(r.at_ms));
+      groups[g].args.push_back(r.member);
+    }
+    const Policy& pol = *r.policy;
+    groups[g].keys.push_back(r.key);
+    groups[g].args.emplace_back(1, algo_code(pol.algorithm));
+    groups[g].args.push_back(std::to_string(pol.limit));
+    groups[g].args.push_back(std::to_string(pol.window.count()));
+    groups[g].args.push_back(std::to_string(pol.capacity()));
+    groups[g].args.push_back("1");
+  }
+  if (groups.empty()) co_return;
+  redis::Pipeline p;
+  for (const auto& g : groups) p.add_eval(refund_script(), g.keys, g.args);
+  auto r = co_await client_.exec(std::move(p), exec_options());
+  if (!r) {
+    jeweler::logger().warn("ratelimit: giving back a reserved unit failed (it stays counted): {}",
+                           r.error().message());
+    co_return;
+  }
+  for (const auto& rep : *r)
+    if (rep.is_error()) {
+      jeweler::logger().warn("ratelimit: giving back a reserved unit failed (it stays counted): {}",
+                             redis::to_debug_string(rep));
+      break;
+    }
 }
 
 asio::awaitable<Result<Decision>> Limiter::check(std::vector<Check> checks) {
@@ -331,7 +415,11 @@ Limiter::PendingCheck Limiter::prepare(std::vector<Check> checks, std::optional<
       c.decided = make_error_code(errc::invalid_argument);
       return c;
     }
-  if (options_.skip_redis_while_down && stats_->degraded() && !client_.health().up()) {
+  // Tied to this thread's client, not to a state of the limiter: skipped
+  // only after this Limiter's own call failed AND while its client reports
+  // the connection down at this moment; the first call after the client
+  // reconnected goes to Redis (issue 15.2).
+  if (options_.skip_redis_while_down && down_ && !client_.health().up()) {
     c.decided = degrade(checks, make_error_code(redis::errc::unavailable), now);
     return c;
   }
@@ -341,15 +429,19 @@ Limiter::PendingCheck Limiter::prepare(std::vector<Check> checks, std::optional<
   auto& groups = c.groups;
   std::vector<std::pair<const std::string*, std::size_t>> by_scope;
   const std::string member = next_member();
+  c.member = member;
   const std::string& prefix = client_.key_prefix();
   const std::int64_t steady = steady_now_ms();
   c.sent_ms = steady;
   for (std::size_t i = 0; i < checks.size(); ++i) {
     const auto& k = checks[i];
     const Policy& pol = *k.policy;
-    std::string key = k.key.redis_key(prefix, pol.name);
-    // A forced clock (tests) never mixes with leases taken on Redis time.
+    std::string key = k.key.redis_key(prefix, pol);
+    // A forced clock (tests) never mixes with leases taken on Redis time. A
+    // policy counted on failure (auth) never leases: its units are reserved
+    // one attempt at a time.
     const bool leasable = !now && pol.lease > 1 && k.mode == Mode::consume &&
+                          pol.consume == Consume::always &&
                           pol.algorithm == Algorithm::sliding_counter;
     std::int64_t ask = 0;
     if (leasable) {
@@ -510,12 +602,11 @@ asio::awaitable<Result<Decision>> Limiter::end_check(
     const auto& rep = c.first + g < replies.size() ? replies[c.first + g] : missing;
     const std::size_t n = groups[g].index.size();
     if (!rep.is_array() || rep.elements.size() != 2 + 5 * n) {
-      jeweler::logger().error("ratelimit: unexpected script reply: {}",
-                              redis::to_debug_string(rep));
       // What other groups counted stays counted: this is a bug or a broken
       // server, not a decision.
       return_leased(c);
-      co_return degrade(checks, make_error_code(errc::internal), now);
+      co_return degrade(checks, make_error_code(errc::internal), now,
+                        "unexpected script reply: " + redis::to_debug_string(rep));
     }
     auto num = [&](std::size_t k) { return rep.elements[k].to_integer().value_or(0); };
     group_now[g] = num(0);
@@ -584,7 +675,23 @@ asio::awaitable<Result<Decision>> Limiter::end_check(
     }
   }
 
+  if (d.allowed)  // units held by an on-failure policy until release()
+    for (std::size_t g = 0; g < groups.size(); ++g)
+      for (std::size_t j = 0; j < groups[g].index.size(); ++j) {
+        const std::size_t i = groups[g].index[j];
+        if (checks[i].policy->consume != Consume::on_failure || !d.results[i].consumed) continue;
+        Reservation r;
+        r.policy = checks[i].policy;
+        r.key = groups[g].keys[j];
+        r.scope = checks[i].key.scope();
+        r.at_ms = group_now[g];
+        r.member = c.member;
+        d.reserved.push_back(std::move(r));
+      }
+
+  down_ = false;
   if (stats_->leave_degraded()) jeweler::logger().info("ratelimit: Redis reachable again");
+  stats_->record_success();
   count(d, checks);
   co_return d;
 }

@@ -45,8 +45,9 @@ struct LimiterOptions {
   /// Per Redis call; past it the check fails open or closed. The script is
   /// never resent (it counts), so a late reply may still have counted.
   std::chrono::milliseconds timeout{500};
-  /// While Redis is known to be down and the client not ready, checks go
-  /// straight to the fallback / fail closed without waiting for the client.
+  /// While this Limiter's last call found Redis unreachable and its client
+  /// is not ready now, checks go straight to the fallback / fail closed
+  /// without waiting for the client.
   bool skip_redis_while_down = true;
   /// The longest a lease (Policy::lease) is used after its grant, within its
   /// window: it bounds how stale the remaining count it reports can be.
@@ -91,6 +92,12 @@ class Limiter {
   /// policy fails closed: an error with is_unavailable() true (Redis could
   /// not be reached) or errc::internal (Redis answered an error).
   asio::awaitable<Result<Decision>> check(std::vector<Check> checks);
+  /// Gives back units an admitted request holds for on-failure policies
+  /// (Decision::reserved): the attempt succeeded, or was not evaluated. One
+  /// round trip (nothing when empty); a failure is logged and the units stay
+  /// counted until they slide out of the window (errs on the strict side).
+  asio::awaitable<void> release(std::vector<Reservation> reserved);
+
   /// One limit. (Prefer this to check({&p, key}): g++ 12 miscompiles braced
   /// temporaries inside co_await expressions.)
   asio::awaitable<Result<Decision>> check(const Policy& policy, Key key, Mode mode = Mode::consume);
@@ -119,6 +126,7 @@ class Limiter {
     };
     std::vector<Leased> leased;
     std::int64_t sent_ms = 0;  // steady clock when the check was prepared
+    std::string member;        // this request's id in the scripts
   };
   PendingCheck begin_check(std::vector<Check> checks, redis::Pipeline& p);
   asio::awaitable<Result<Decision>> end_check(PendingCheck& c,
@@ -134,7 +142,7 @@ class Limiter {
   PendingCheck prepare(std::vector<Check> checks, std::optional<std::int64_t> now,
                        redis::Pipeline& p);
   Result<Decision> degrade(const std::vector<Check>& checks, boost::system::error_code ec,
-                           std::optional<std::int64_t> now);
+                           std::optional<std::int64_t> now, std::string_view detail = {});
   void count(const Decision& d, const std::vector<Check>& checks);
   detail::AtomicPolicyCounters& counters(const Policy* p);
   std::string next_member();
@@ -155,6 +163,7 @@ class Limiter {
   std::string member_prefix_;
   std::uint64_t seq_ = 0;
   std::unordered_map<std::string, detail::Lease> leases_;  // by Redis key
+  bool down_ = false;  // this Limiter's last call found Redis unreachable
 };
 
 /// The Lua sources (documented in docs/ratelimit.md), exposed for the

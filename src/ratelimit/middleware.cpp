@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace jeweler::ratelimit {
 
 KeyGenerator key_by_ip(int ipv6_prefix) {
@@ -102,18 +104,27 @@ std::string Middleware::client_ip(const RequestFacts& f) const {
 
 asio::awaitable<Outcome> Middleware::apply(const RequestFacts& f,
                                            std::vector<std::string> limiters) {
-  co_return co_await run(f, limiters, false);
+  co_return co_await run(f, limiters);
 }
 
-asio::awaitable<Outcome> Middleware::record_failure(const RequestFacts& f,
-                                                    std::string_view limiter) {
-  std::vector<std::string> names{std::string(limiter)};
-  co_return co_await run(f, names, true);
+asio::awaitable<void> Middleware::release(Outcome& o) {
+  if (o.decision.reserved.empty()) co_return;
+  auto reserved = std::move(o.decision.reserved);
+  o.decision.reserved.clear();
+  for (auto& r : o.decision.results) {
+    const bool held = std::any_of(reserved.begin(), reserved.end(),
+                                  [&](const Reservation& v) { return v.policy == r.policy; });
+    if (!held || !r.consumed) continue;
+    r.consumed = false;
+    r.remaining = std::min(r.remaining + 1, r.limit);
+    if (r.remaining >= r.limit) r.reset_after = std::chrono::milliseconds(0);
+  }
+  if (o.allowed() && !o.decision.results.empty()) o.headers = rate_limit_headers(o.decision);
+  co_await limiter_.release(std::move(reserved));
 }
 
 std::vector<Check> Middleware::checks_for(const RequestFacts& f,
-                                          const std::vector<std::string>& names,
-                                          bool failure) const {
+                                          const std::vector<std::string>& names) const {
   const std::string ip = client_ip(f);
   std::vector<Check> checks;
   for (const auto& n : names) {
@@ -125,12 +136,9 @@ std::vector<Check> Middleware::checks_for(const RequestFacts& f,
       continue;
     }
     for (const auto& rule : it->second.rules) {
-      const bool on_failure = rule.policy.consume == Consume::on_failure;
-      if (failure && !on_failure) continue;
       auto key = rule.key(f, ip);
       if (!key) continue;
-      Mode mode = (failure || !on_failure) ? Mode::consume : Mode::check_only;
-      checks.push_back({&rule.policy, std::move(*key), mode});
+      checks.push_back({&rule.policy, std::move(*key), Mode::consume});
     }
   }
   return checks;
@@ -161,8 +169,8 @@ Outcome Middleware::outcome(Result<Decision> d) const {
 }
 
 asio::awaitable<Outcome> Middleware::run(const RequestFacts& f,
-                                         const std::vector<std::string>& names, bool failure) {
-  auto checks = checks_for(f, names, failure);
+                                         const std::vector<std::string>& names) {
+  auto checks = checks_for(f, names);
   if (checks.empty()) co_return Outcome{};
   auto d = co_await limiter_.check(std::move(checks));
   co_return outcome(std::move(d));
@@ -171,7 +179,7 @@ asio::awaitable<Outcome> Middleware::run(const RequestFacts& f,
 Middleware::Pending Middleware::begin(const RequestFacts& f,
                                       const std::vector<std::string>& limiters,
                                       redis::Pipeline& p) {
-  return limiter_.begin_check(checks_for(f, limiters, false), p);
+  return limiter_.begin_check(checks_for(f, limiters), p);
 }
 
 asio::awaitable<Outcome> Middleware::end(Pending& pending,

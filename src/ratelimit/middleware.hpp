@@ -11,8 +11,10 @@
 //                             .tenant = tid};
 //   std::vector<std::string> names = {"api", "invoice"};       // POST /api/invoices
 //   auto o = co_await mw.apply(f, std::move(names));  // (g++ 12: no braced list in co_await)
-//   // login: apply(f_with_email, {"api", "auth"}) checks auth without counting;
-//   // after a failed login: co_await mw.record_failure(f_with_email, "auth");
+//   // login: apply(f_with_email, {"api", "auth"}) admits the attempt and reserves
+//   // one auth unit (per IP and per account) BEFORE the password is verified;
+//   // a failed attempt keeps it, a successful one gives it back:
+//   //   co_await mw.release(o);
 #pragma once
 
 #include <jeweler/core/ids.hpp>
@@ -110,12 +112,16 @@ class Middleware {
 
   /// The client address: socket peer, or X-Forwarded-For from a trusted proxy.
   std::string client_ip(const RequestFacts& f) const;
-  /// Checks the named limiters (unknown names are ignored and logged once).
-  /// Limits whose policy consumes on failure (auth) are only checked.
+  /// Checks the named limiters (unknown names are ignored and logged once)
+  /// and counts the request when every limit admits it. Limits whose policy
+  /// counts failures (auth) take their unit at admission too, atomically,
+  /// so concurrent attempts never exceed the limit: the Outcome's
+  /// decision.reserved holds them until release().
   asio::awaitable<Outcome> apply(const RequestFacts& f, std::vector<std::string> limiters);
-  /// Counts one failure against the named limiter's on-failure limits
-  /// (after a failed login). Over the limit it is not counted (rejected).
-  asio::awaitable<Outcome> record_failure(const RequestFacts& f, std::string_view limiter);
+  /// The attempt admitted by `o` succeeded (or was not evaluated): gives back
+  /// the units it reserved for on-failure limits and updates o.headers.
+  /// A failed attempt simply keeps them (no call).
+  asio::awaitable<void> release(Outcome& o);
 
   /// apply() in two halves, for a caller that sends the check together with
   /// other commands (one round trip): begin() appends the script runs to `p`,
@@ -130,10 +136,8 @@ class Middleware {
   const MiddlewareConfig& config() const noexcept { return *config_; }
 
  private:
-  asio::awaitable<Outcome> run(const RequestFacts& f, const std::vector<std::string>& names,
-                               bool failure);
-  std::vector<Check> checks_for(const RequestFacts& f, const std::vector<std::string>& names,
-                                bool failure) const;
+  asio::awaitable<Outcome> run(const RequestFacts& f, const std::vector<std::string>& names);
+  std::vector<Check> checks_for(const RequestFacts& f, const std::vector<std::string>& names) const;
   Outcome outcome(Result<Decision> d) const;
 
   Limiter& limiter_;

@@ -20,6 +20,18 @@ std::string_view to_string(Algorithm a) noexcept {
   return "unknown";
 }
 
+std::string_view shape_tag(Algorithm a) noexcept {
+  switch (a) {
+    case Algorithm::sliding_log:
+      return "l";
+    case Algorithm::sliding_counter:
+      return "c";
+    case Algorithm::gcra:
+      return "g";
+  }
+  return "x";
+}
+
 std::optional<Algorithm> parse_algorithm(std::string_view s) noexcept {
   if (s == "log" || s == "sliding_log" || s == "sliding-log") return Algorithm::sliding_log;
   if (s == "counter" || s == "sliding_counter" || s == "sliding-counter")

@@ -21,6 +21,10 @@ enum class Algorithm {
 std::string_view to_string(Algorithm a) noexcept;
 /// "log"/"sliding_log", "counter"/"sliding_counter", "gcra"/"token_bucket".
 std::optional<Algorithm> parse_algorithm(std::string_view s) noexcept;
+/// The shape of an algorithm's value in Redis, part of its keys: "l" (ZSET of
+/// admissions), "c" (HASH {w,c,p}), "g" (STRING: the TAT). A change of a
+/// value's layout takes a new tag, so old and new never read each other.
+std::string_view shape_tag(Algorithm a) noexcept;
 
 /// The largest limit a sliding log accepts (it keeps one entry per counted
 /// request). From the environment, a larger limit without an explicit
@@ -39,8 +43,11 @@ inline constexpr std::int64_t kMaxLease = 1024;
 
 /// When a limiter counts a request.
 enum class Consume {
-  always,      // every request admitted by the check consumes one unit (api, invoice, ...)
-  on_failure,  // the request only checks; record_failure() consumes (auth: failed logins)
+  always,  // every request admitted by the check consumes one unit (api, invoice, ...)
+  // auth (failed logins, 2FA codes): the attempt takes its unit at admission,
+  // atomically, and holds it while it is evaluated; a success gives it back
+  // (Limiter::release / Middleware::release), a failure keeps it.
+  on_failure,
 };
 
 /// One counted budget; `name` is the policy name shown in the headers

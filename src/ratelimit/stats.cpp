@@ -24,6 +24,7 @@ std::map<std::string, PolicyCounters> Stats::snapshot() const {
     o.rejected = c->rejected.load(std::memory_order_relaxed);
     o.unavailable = c->unavailable.load(std::memory_order_relaxed);
     o.fallback = c->fallback.load(std::memory_order_relaxed);
+    o.errors = c->errors.load(std::memory_order_relaxed);
   }
   return out;
 }
@@ -54,11 +55,39 @@ std::string Stats::prometheus() const {
   out += "# TYPE jeweler_ratelimit_fallback_total counter\n";
   for (const auto& [name, c] : all)
     out += fmt::format("jeweler_ratelimit_fallback_total{{policy=\"{}\"}} {}\n", name, c.fallback);
+  out += "# HELP jeweler_ratelimit_errors_total Checks that failed with a Redis error reply.\n";
+  out += "# TYPE jeweler_ratelimit_errors_total counter\n";
+  for (const auto& [name, c] : all)
+    out += fmt::format("jeweler_ratelimit_errors_total{{policy=\"{}\"}} {}\n", name, c.errors);
   out +=
       "# HELP jeweler_ratelimit_outages_total Times Redis became unreachable for the limiters.\n";
   out += "# TYPE jeweler_ratelimit_outages_total counter\n";
   out += fmt::format("jeweler_ratelimit_outages_total {}\n", outages());
   return out;
+}
+
+bool Stats::record_error(std::string_view message) {
+  errors_.fetch_add(1, std::memory_order_relaxed);
+  const bool first = consecutive_errors_.fetch_add(1, std::memory_order_relaxed) == 0;
+  if (first) {
+    std::lock_guard lock(mu_);
+    last_error_ = std::string(message.substr(0, 200));
+  }
+  return first;
+}
+
+HealthState Stats::health() const {
+  HealthState h;
+  h.errors = errors_.load(std::memory_order_relaxed);
+  h.consecutive_errors = consecutive_errors_.load(std::memory_order_relaxed);
+  if (h.consecutive_errors > 0) {
+    std::lock_guard lock(mu_);
+    h.last_error = last_error_;
+  }
+  // Reachability is the "redis" part of /health (read from the client at
+  // that moment); a flag of the limiters' last outage would lag behind it.
+  if (h.consecutive_errors >= kFailingAfter) h.status = "failing";
+  return h;
 }
 
 }  // namespace jeweler::ratelimit

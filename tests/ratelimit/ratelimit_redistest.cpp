@@ -74,7 +74,7 @@ std::string unique_scope(const char* base) {
 }
 
 std::string rkey(const Key& k, const Policy& p) {
-  return k.redis_key("jeweler:", p.name);
+  return k.redis_key("jeweler:", p);
 }
 
 // g++ 12: no braced lists of string literals inside coroutines (see client.hpp).
@@ -498,7 +498,7 @@ TEST(RateLimitRedis, CompositionSameTagAndAcrossTagsConsumesNothingOnReject) {
   });
 }
 
-TEST(RateLimitRedis, MiddlewareAuthCountsOnlyFailuresAndHeaders) {
+TEST(RateLimitRedis, MiddlewareAuthReservesAtAdmissionAndSuccessGivesBack) {
   auto& srv = shared_server();
   run_co([&](asio::io_context& io) -> asio::awaitable<void> {
     auto env = co_await Env::make(io, srv.config());
@@ -510,21 +510,31 @@ TEST(RateLimitRedis, MiddlewareAuthCountsOnlyFailuresAndHeaders) {
     RequestFacts f{
         .peer = "10.0.0.9", .x_forwarded_for = "6.6.6.6, 203.0.113.50", .account = email};
     EXPECT_EQ(mw.client_ip(f), "203.0.113.50");
-    // Successful logins: checked, never counted.
+    const auto ip_key = rkey(*Key::ip("203.0.113.50"), cfg->limiters.at("auth").rules[0].policy);
+    const auto account_key = rkey(Key::email(email), cfg->limiters.at("auth").rules[1].policy);
+    // Successful logins: a unit is held while the attempt is evaluated and
+    // given back after: nothing stays counted.
     for (int i = 0; i < 8; ++i) {
       auto o = co_await mw.apply(f, names("auth"));
       EXPECT_TRUE(o.allowed());
       EXPECT_EQ(o.status, 200);
+      EXPECT_EQ(o.decision.reserved.size(), 2u);  // auth-ip and auth-account
+      EXPECT_EQ(cli(srv, "ZCARD", ip_key), "1");  // held during the evaluation
+      EXPECT_EQ(cli(srv, "ZCARD", account_key), "1");
+      co_await mw.release(o);
+      EXPECT_TRUE(o.decision.reserved.empty());
+      EXPECT_EQ(cli(srv, "ZCARD", ip_key), "0") << i;
+      EXPECT_EQ(cli(srv, "ZCARD", account_key), "0") << i;
     }
-    EXPECT_EQ(cli(srv, "EXISTS",
-                  rkey(*Key::ip("203.0.113.50"), cfg->limiters.at("auth").rules[0].policy)),
-              "0");
-    // Five failures are allowed; the sixth attempt is refused before the login.
+    // Five failed attempts keep their units; the sixth is refused before
+    // its password could be verified.
     for (int i = 0; i < 5; ++i) {
-      auto before = co_await mw.apply(f, names("auth"));
-      EXPECT_TRUE(before.allowed()) << i;
-      auto fail = co_await mw.record_failure(f, "auth");
-      EXPECT_TRUE(fail.allowed()) << i;
+      auto attempt = co_await mw.apply(f, names("auth"));
+      EXPECT_TRUE(attempt.allowed()) << i;
+      std::string remaining;
+      for (const auto& h : attempt.headers)
+        if (h.name == "X-RateLimit-Remaining") remaining = h.value;
+      EXPECT_EQ(remaining, std::to_string(4 - i));  // this attempt's unit counted
     }
     auto o = co_await mw.apply(f, names("auth"));
     EXPECT_EQ(o.verdict, Outcome::Verdict::reject);
@@ -565,6 +575,139 @@ TEST(RateLimitRedis, MiddlewareAuthCountsOnlyFailuresAndHeaders) {
     EXPECT_EQ(pol, "\"api\";q=100;w=900, \"api-tenant\";q=1000;w=900, \"invoice\";q=10;w=60");
     EXPECT_EQ(rl, "\"api\";r=99;t=900, \"api-tenant\";r=999;t=900, \"invoice\";r=9;t=60");
     EXPECT_EQ(api.headers[0].value, "10");  // invoice is the most restrictive
+    co_await env->close();
+  });
+}
+
+// API.md section 3: however many attempts arrive at the same moment, at most
+// the limit are admitted (evaluated) per key; a success gives its unit back.
+TEST(RateLimitRedis, ConcurrentAuthAttemptsAdmitAtMostTheLimit) {
+  auto& srv = shared_server();
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await Env::make(io, srv.config());
+    for (auto algo : {Algorithm::sliding_log, Algorithm::sliding_counter, Algorithm::gcra}) {
+      auto ps = PolicySet::from_env([](std::string_view) { return std::nullopt; });
+      ps.auth_ip.algorithm = ps.auth_account.algorithm = algo;
+      auto cfg = std::make_shared<MiddlewareConfig>(
+          MiddlewareConfig::standard(ps, TrustedProxies::parse("10.0.0.0/8")));
+      Middleware mw(*env->limiter, cfg);
+      const auto email = unique_scope("conc") + "@aurum.example";
+      const std::string ip_base = "198.51." + std::to_string(static_cast<int>(algo)) + ".";
+      // 50 attempts at once from 50 addresses against one account; every
+      // admitted one fails (keeps its unit).
+      int admitted = 0, rejected = 0, errors = 0;
+      std::vector<std::string> xff(50);
+      for (int i = 0; i < 50; ++i) xff[i] = ip_base + std::to_string(i + 1);
+      co_await concurrently(50, [&](int i) -> asio::awaitable<void> {
+        RequestFacts f{.peer = "10.0.0.1", .x_forwarded_for = xff[i], .account = email};
+        auto o = co_await mw.apply(f, names("auth"));
+        if (o.status == 429)
+          ++rejected;
+        else if (o.allowed())
+          ++admitted;
+        else
+          ++errors;
+      });
+      EXPECT_EQ(errors, 0) << to_string(algo);
+      EXPECT_EQ(admitted, 5) << to_string(algo);
+      EXPECT_EQ(rejected, 45) << to_string(algo);
+
+      // One address, another account: the IP limit holds; successes hand
+      // their units back, so a later wrong attempt is still admitted.
+      const auto email2 = unique_scope("conc2") + "@aurum.example";
+      const std::string one_ip = ip_base + "200";
+      RequestFacts g{.peer = "10.0.0.1", .x_forwarded_for = one_ip, .account = email2};
+      std::vector<Outcome> held;
+      co_await concurrently(50, [&](int) -> asio::awaitable<void> {
+        auto o = co_await mw.apply(g, names("auth"));
+        if (o.allowed()) held.push_back(std::move(o));
+      });
+      EXPECT_EQ(held.size(), 5u) << to_string(algo);
+      for (auto& o : held) co_await mw.release(o);  // all five succeeded
+      int after = 0;
+      for (int i = 0; i < 5; ++i) {
+        auto o = co_await mw.apply(g, names("auth"));
+        if (o.allowed()) ++after;  // failed: keeps its unit
+      }
+      EXPECT_EQ(after, 5) << to_string(algo);
+      auto sixth = co_await mw.apply(g, names("auth"));
+      EXPECT_EQ(sixth.status, 429) << to_string(algo);
+    }
+    co_await env->close();
+  });
+}
+
+// Issue 15.1: a key written with another algorithm's shape (another
+// configuration, or an older version) is never read with the wrong type.
+TEST(RateLimitRedis, OtherAlgorithmsAndForeignValuesNeverError) {
+  auto& srv = shared_server();
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await Env::make(io, srv.config());
+    auto key = Key::custom(unique_scope("shape"));
+    auto log = policy("shape", 5, 60s, Algorithm::sliding_log);
+    auto counter = policy("shape", 5, 60s, Algorithm::sliding_counter);
+    auto gcra = policy("shape", 5, 60s, Algorithm::gcra);
+    auto big = policy("shape", 2'000'000'000, 60s, Algorithm::sliding_counter);
+    big.lease = 64;
+    EXPECT_NE(rkey(key, log), rkey(key, counter));
+    EXPECT_NE(rkey(key, counter), rkey(key, gcra));
+    // Alternating writers of one policy name with different algorithms/limits.
+    for (int i = 0; i < 12; ++i) {
+      const Policy* p = i % 4 == 0 ? &log : i % 4 == 1 ? &counter : i % 4 == 2 ? &gcra : &big;
+      auto d = co_await env->limiter->check(*p, key);
+      EXPECT_TRUE(d) << i << ": " << d.error().message();
+      if (!d) co_return;
+    }
+    // A value of the wrong type under the key itself (written by hand or by
+    // an older layout) is a fresh window, not an error.
+    for (const Policy* p : {&log, &counter, &gcra}) {
+      cli(srv, "DEL", rkey(key, *p));
+      if (p == &log)
+        cli(srv, "SET", rkey(key, *p), "x");
+      else
+        cli(srv, "ZADD", rkey(key, *p), "1", "m");
+      auto d = co_await env->limiter->check(*p, key);
+      EXPECT_TRUE(d) << to_string(p->algorithm) << ": " << d.error().message();
+      if (!d) co_return;
+      EXPECT_TRUE(d->allowed);
+      EXPECT_EQ(d->results[0].remaining, 4) << to_string(p->algorithm);
+    }
+    EXPECT_EQ(env->stats->for_policy("shape").errors, 0u);
+    EXPECT_EQ(env->stats->health().status, "ok");
+    co_await env->close();
+  });
+}
+
+// A limiter whose checks fail with an error reply on every call shows it:
+// errors counted per policy, health "failing", and back to "ok" after a
+// check succeeds.
+TEST(RateLimitRedis, ErrorsShowInStatsAndHealth) {
+  RedisServer own(jeweler::test::RedisServerOptions{.appendonly = false});
+  run_co([&](asio::io_context& io) -> asio::awaitable<void> {
+    auto env = co_await Env::make(io, own.config());
+    // GCRA: its first write (SET) is refused over maxmemory. (A script whose
+    // first write is allowed may write on: a sliding log's first write is
+    // ZREMRANGEBYSCORE, which frees memory.)
+    auto closed = policy("erring", 5, 60s, Algorithm::gcra);
+    closed.fail_open = false;
+    auto key = Key::custom(unique_scope("err"));
+    // Scripts refused by the server: every check gets an error reply (OOM).
+    cli(own, "CONFIG", "SET", "maxmemory", "1");
+    cli(own, "CONFIG", "SET", "maxmemory-policy", "noeviction");
+    for (int i = 0; i < 4; ++i) {
+      auto d = co_await env->limiter->check(closed, key);
+      CO_ASSERT_FALSE(d);
+      EXPECT_FALSE(jeweler::is_unavailable(d.error()));
+    }
+    EXPECT_EQ(env->stats->for_policy("erring").errors, 4u);
+    EXPECT_EQ(env->stats->health().status, "failing");
+    EXPECT_FALSE(env->stats->health().healthy());
+    EXPECT_NE(env->stats->prometheus().find("jeweler_ratelimit_errors_total{policy=\"erring\"} 4"),
+              std::string::npos);
+    cli(own, "CONFIG", "SET", "maxmemory", "0");
+    auto d = co_await env->limiter->check(closed, key);
+    CO_ASSERT_TRUE(d);
+    EXPECT_EQ(env->stats->health().status, "ok");
     co_await env->close();
   });
 }

@@ -179,6 +179,24 @@ TEST(Key, Schema) {
   EXPECT_EQ(Key::custom("ok", "fine").redis_key("j:", "p"), "j:rl:{c:ok}:p:fine");
 }
 
+// Issue 15.1: the key a Limiter uses names the shape of its value, so two
+// configurations of one policy never read each other's values.
+TEST(Key, ShapeTagInLimiterKeys) {
+  auto t = TenantId::from("aurum");
+  auto u = UserId::from("u-1");
+  Policy p;
+  p.name = "api";
+  EXPECT_EQ(Key::user(t, u).redis_key("jeweler:", p), "jeweler:rl:{t:aurum}:api.l:u:u-1");
+  p.algorithm = Algorithm::sliding_counter;
+  EXPECT_EQ(Key::user(t, u).redis_key("jeweler:", p), "jeweler:rl:{t:aurum}:api.c:u:u-1");
+  p.name = "auth-ip";
+  p.algorithm = Algorithm::gcra;
+  EXPECT_EQ(Key::ip("10.1.2.3")->redis_key("p:", p), "p:rl:{ip:10.1.2.3}:auth-ip.g");
+  EXPECT_EQ(shape_tag(Algorithm::sliding_log), "l");
+  EXPECT_EQ(shape_tag(Algorithm::sliding_counter), "c");
+  EXPECT_EQ(shape_tag(Algorithm::gcra), "g");
+}
+
 TEST(Proxy, CidrParsing) {
   auto c = Cidr::parse("10.0.0.0/8");
   ASSERT_TRUE(c);
@@ -284,6 +302,30 @@ TEST(Fallback, CompositeConsumesNothingWhenOneRejects) {
   EXPECT_EQ(d.results[0].remaining, 3);
   std::vector<Check> only_a = {{&a, Key::custom("k")}};
   EXPECT_EQ(fb.evaluate(only_a, 1000).results[0].remaining, 2);  // 5 - 3 consumed
+}
+
+// A unit reserved by an on-failure policy in the fallback (a fail-open auth
+// limit during an outage) is given back by release(): a success does not
+// consume there either.
+TEST(Fallback, ReleaseGivesBackAReservedUnit) {
+  for (auto algo : {Algorithm::sliding_log, Algorithm::sliding_counter, Algorithm::gcra}) {
+    Policy p = test::timeline_policy("auth-x", algo, 3);
+    Fallback fb;
+    std::vector<Check> c = {{&p, Key::custom("k")}};
+    std::int64_t now = 100'000;
+    std::vector<Decision> held;
+    for (int i = 0; i < 3; ++i) held.push_back(fb.evaluate(c, now));
+    for (const auto& d : held) EXPECT_TRUE(d.allowed) << to_string(algo);
+    EXPECT_FALSE(fb.evaluate(c, now).allowed) << to_string(algo);
+    Reservation r;
+    r.policy = &p;
+    r.key = Fallback::key_of(c[0]);
+    r.at_ms = held[1].results[0].now_ms;
+    r.fallback = true;
+    fb.release(r);
+    EXPECT_TRUE(fb.evaluate(c, now).allowed) << to_string(algo);
+    EXPECT_FALSE(fb.evaluate(c, now).allowed) << to_string(algo);
+  }
 }
 
 TEST(Fallback, CheckOnlyCountsNothing) {

@@ -105,26 +105,14 @@ asio::awaitable<http::Response> refuse(Services& s, http::Request& req, http::Re
   co_return error;
 }
 
-/// After a failed credential: counts it against `limiter` (auth) and updates
-/// the headers with the counts after this failure.
-asio::awaitable<void> count_failure(Services& s, http::Request& req, std::string_view account,
-                                    const ratelimit::Outcome& before) {
-  auto f = facts(req, account);
-  auto after = co_await s.ratelimit.record_failure(f, "auth");
-  if (after.verdict == ratelimit::Outcome::Verdict::unavailable) co_return;
-  ratelimit::Decision merged = before.decision;
-  for (const auto& r : after.decision.results) {
-    auto it = std::find_if(merged.results.begin(), merged.results.end(),
-                           [&](const ratelimit::LimitResult& m) { return m.policy == r.policy; });
-    if (it != merged.results.end())
-      *it = r;
-    else
-      merged.results.push_back(r);
-  }
-  merged.allowed = true;  // this request was answered (401), not refused
-  for (auto& r : merged.results) r.allowed = true;
+/// The admitted attempt succeeded, or ended before its credential was
+/// evaluated: gives back the `auth` units it reserved at admission and
+/// updates the headers. A failed attempt keeps them (API.md section 3: an
+/// attempt holds its unit from admission and gives it back when it succeeds).
+asio::awaitable<void> give_back(Services& s, http::Request& req, ratelimit::Outcome& limits) {
+  co_await s.ratelimit.release(limits);
   HandlerRateLimit h;
-  h.headers = ratelimit::rate_limit_headers(merged);
+  h.headers = limits.headers;
   req.context.set(std::move(h));
 }
 
@@ -168,6 +156,8 @@ asio::awaitable<http::Response> login(Services& s, http::Request& req) {
   const std::optional<std::string>& device_id = input->device_id;
   const std::string account = store::normalize_email(input->email);
 
+  // Admission takes one `auth` unit per IP and per account atomically
+  // (across threads and processes), before the password is verified.
   ratelimit::Outcome limits;
   std::vector<std::string> names = {"api", "auth"};
   if (auto refused = co_await check_limits(s, req, std::move(names), account, limits))
@@ -177,20 +167,27 @@ asio::awaitable<http::Response> login(Services& s, http::Request& req) {
   // that is ambiguous across tenants) is verified against a dummy hash.
   Result<store::User> user = make_error_code(errc::not_found);
   bool ok = false;
+  bool evaluated = false;
   co_await s.blocking([&] {
     user = s.repo().find_login_user(tenant, account);
+    if (!user && is_unavailable(user.error())) return;
+    evaluated = true;
     if (user)
       ok = store::crypto::verify_password(password, user->password_hash);
     else
       store::crypto::verify_password_dummy(password);
   });
-  if (!user && is_unavailable(user.error())) co_return http::Response::from_error(user.error());
-  if (!ok) {
-    co_await count_failure(s, req, account, limits);
+  if (evaluated) s.shared->auth_evaluations->password.fetch_add(1, std::memory_order_relaxed);
+  if (!evaluated) {
+    co_await give_back(s, req, limits);
+    co_return http::Response::from_error(user.error());
+  }
+  if (!ok) {  // the attempt keeps its unit
     spdlog::info("{{\"msg\":\"login failed\",\"requestId\":\"{}\",\"account\":\"{}\"}}",
                  req.request_id, s.shared->email_digest(account));
     co_return http::Response::make_error(401, "unauthorized", "Invalid email or password");
   }
+  co_await give_back(s, req, limits);  // successful logins do not consume
 
   session::NewSession in{.tenant_id = user->tenant_id,
                          .user_id = user->id,
@@ -238,20 +235,27 @@ asio::awaitable<http::Response> verify_2fa(Services& s, http::Request& req) {
   if (auto refused = co_await check_limits(s, req, std::move(names), c.session.email, limits))
     co_return std::move(*refused);
 
+  // Not evaluated (no code compared): the reserved units are given back.
   Result<store::User> user = make_error_code(errc::not_found);
   co_await s.blocking([&] { user = s.repo().get_user(c.tenant(), c.user()); });
-  if (!user) co_return from_error(user.error());
-  if (!user->two_factor_enabled())
+  if (!user) {
+    co_await give_back(s, req, limits);
+    co_return from_error(user.error());
+  }
+  if (!user->two_factor_enabled()) {
+    co_await give_back(s, req, limits);
     co_return http::Response::make_error(409, "conflict",
                                          "Two-factor authentication is not enabled for this user");
-  if (c.session.two_factor_verified)
+  }
+  if (c.session.two_factor_verified) {
+    co_await give_back(s, req, limits);
     co_return http::Response::make_error(409, "conflict",
                                          "This session has already passed two-factor verification");
-  auto step = store::crypto::verify_totp(*user->totp_secret, *code, now_ms() / 1000);
-  if (!step) {
-    co_await count_failure(s, req, c.session.email, limits);
-    co_return http::Response::make_error(401, "unauthorized", "Invalid two-factor code");
   }
+  s.shared->auth_evaluations->totp.fetch_add(1, std::memory_order_relaxed);
+  auto step = store::crypto::verify_totp(*user->totp_secret, *code, now_ms() / 1000);
+  if (!step)  // the attempt keeps its unit
+    co_return http::Response::make_error(401, "unauthorized", "Invalid two-factor code");
   // A code is accepted once (RFC 6238 section 5.2): the first use of (user,
   // time step) is recorded atomically (SET NX) in the session key space,
   // which no cache invalidation reaches, for longer than the acceptance
@@ -260,11 +264,10 @@ asio::awaitable<http::Response> verify_2fa(Services& s, http::Request& req) {
   auto first_use = co_await s.sessions.claim_totp_step(c.tenant(), c.user(), *step,
                                                        std::chrono::milliseconds(kTotpUsedTtl));
   if (!first_use) co_return from_error(first_use.error());
-  if (!*first_use) {
-    co_await count_failure(s, req, c.session.email, limits);
+  if (!*first_use)  // a replay is a failed attempt: it keeps its unit
     co_return http::Response::make_error(401, "unauthorized",
                                          "This two-factor code was already used");
-  }
+  co_await give_back(s, req, limits);
   session::SessionPatch patch;
   patch.two_factor_verified = true;
   auto rotated = co_await s.sessions.rotate(c.token, std::move(patch));
@@ -416,6 +419,8 @@ asio::awaitable<http::Response> password_reset(Services& s, http::Request& req) 
   std::vector<std::string> names = {"api", "passwordReset"};
   if (auto refused = co_await check_limits(s, req, std::move(names), account, limits))
     co_return std::move(*refused);
+  // Every admitted request counts (atomically, at admission) and is evaluated.
+  s.shared->auth_evaluations->password_reset.fetch_add(1, std::memory_order_relaxed);
   // The reset itself (mail with a one-time link) is out of scope: logged
   // with a digest of the address, never the address.
   spdlog::info("{{\"msg\":\"password reset requested\",\"requestId\":\"{}\",\"account\":\"{}\"}}",

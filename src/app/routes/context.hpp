@@ -21,6 +21,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/value.hpp>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,8 +31,16 @@ namespace jeweler::app::routes {
 
 namespace asio = boost::asio;
 
+/// Credentials evaluated (a password verified, a TOTP code compared, a
+/// password reset accepted): /metrics jeweler_auth_evaluations_total{kind}.
+/// Tests count them black-box to prove the brute-force limits hold.
+struct AuthEvaluations {
+  std::atomic<std::uint64_t> password{0}, totp{0}, password_reset{0};
+};
+
 /// Process-wide, built once by init_process (thread-safe or read-only).
 struct Shared {
+  std::shared_ptr<AuthEvaluations> auth_evaluations = std::make_shared<AuthEvaluations>();
   std::shared_ptr<const session::Options> session_options;
   std::shared_ptr<session::Stats> session_stats;
   std::shared_ptr<const cache::Options> cache_options;

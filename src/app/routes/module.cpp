@@ -104,6 +104,9 @@ void add_collectors(http::metrics::Registry& registry, const std::shared_ptr<Sha
       w.counter("jeweler_ratelimit_fallback_total",
                 "Rate-limit decisions made by the in-process fallback (Redis unreachable)",
                 {{"policy", policy}}, static_cast<double>(c.fallback));
+      w.counter("jeweler_ratelimit_errors_total",
+                "Rate-limit checks that failed because Redis answered an error",
+                {{"policy", policy}}, static_cast<double>(c.errors));
     }
     for (const auto& [ns, c] : s->cache_stats->by_namespace()) {
       const char* help = "Cache lookups by namespace and result";
@@ -114,6 +117,16 @@ void add_collectors(http::metrics::Registry& registry, const std::shared_ptr<Sha
       w.counter("jeweler_cache_errors_total", "Cache operations that failed (Redis, bad data)",
                 {{"namespace", ns}}, static_cast<double>(c.errors));
     }
+    const char* eval_help =
+        "Credentials evaluated by kind (password verified, TOTP code compared, password reset "
+        "accepted)";
+    const auto& ev = *s->auth_evaluations;
+    w.counter("jeweler_auth_evaluations_total", eval_help, {{"kind", "password"}},
+              static_cast<double>(ev.password.load(std::memory_order_relaxed)));
+    w.counter("jeweler_auth_evaluations_total", eval_help, {{"kind", "totp"}},
+              static_cast<double>(ev.totp.load(std::memory_order_relaxed)));
+    w.counter("jeweler_auth_evaluations_total", eval_help, {{"kind", "password_reset"}},
+              static_cast<double>(ev.password_reset.load(std::memory_order_relaxed)));
     auto active = s->session_stats->last_active();
     if (active >= 0)
       w.gauge("jeweler_sessions_active", "Live sessions (all tenants)", {},
@@ -171,6 +184,17 @@ RouteModule module() {
     }
     s->pool = std::make_shared<store::BlockingPool>(4);
     add_collectors(p.metrics, s);
+    // /health: "rateLimit": {"status": "ok"|"unavailable"|"failing", "errors", ...}.
+    auto health = p.shared.get<HealthChecks>();
+    auto checks = std::make_shared<HealthChecks>(health ? *health : HealthChecks{});
+    checks->checks.push_back({"rateLimit", [stats = s->ratelimit_stats](boost::json::object& o) {
+                                auto h = stats->health();
+                                o["status"] = h.status;
+                                o["errors"] = h.errors;
+                                o["consecutiveErrors"] = h.consecutive_errors;
+                                return h.healthy();
+                              }});
+    p.shared.put(std::shared_ptr<HealthChecks>(std::move(checks)));
     p.shared.put(s);
   };
   m.init_thread = [](ThreadContext& t) {
