@@ -81,6 +81,10 @@ if [[ "$mode" == outage ]]; then
     python3 "$root/scripts/soak_driver.py" outage --port "$http_port" --seconds "$secs" --workers 64 \
       --pid "$server_pid" --token "$token" --target /api/auth/me || true
   fi
+  echo "one more request: $(curl -s -o /dev/null -A jeweler-soak/1.0 -H "Authorization: Bearer $token" \
+    -w '%{http_code} in %{time_total}s' "http://127.0.0.1:$http_port/api/auth/me")," \
+    "Retry-After: $(curl -s -D - -o /dev/null -A jeweler-soak/1.0 -H "Authorization: Bearer $token" \
+    "http://127.0.0.1:$http_port/api/auth/me" | tr -d '\r' | sed -n 's/^[Rr]etry-[Aa]fter: //p')"
   kill -0 "$server_pid" || { echo "jeweler-server died" >&2; exit 1; }
   exit 0
 fi

@@ -86,7 +86,7 @@ std::vector<HttpResponse> burst(std::uint16_t port, const std::string& target,
 // three health signals never disagree (they were: jeweler_redis_up lagged
 // /health by up to a second after start and after recovery).
 TEST(FaultE2E, HealthSignalsAgreeAtStartDuringAnOutageAndAfterRecovery) {
-  Stack st({{"HTTP_THREADS", "4"}});
+  Stack st(Env{{"HTTP_THREADS", "4"}});
   auto port = st.port();
   ASSERT_NE(port, 0);
   Agreement a;
@@ -132,7 +132,7 @@ TEST_P(FaultE2EProxy, RequestsAnswerInTimeAndServiceRecovers) {
   const Fault fault = GetParam();
   RedisServer redis;
   FaultProxy proxy(redis.port());
-  Stack st({{"REDIS_URL", "redis://127.0.0.1:" + std::to_string(proxy.port())}});
+  Stack st(Env{{"REDIS_URL", "redis://127.0.0.1:" + std::to_string(proxy.port())}});
   auto port = st.port();
   ASSERT_NE(port, 0);
   auto token = token_of(port, kClerk);
@@ -203,7 +203,7 @@ TEST(FaultE2E, OneOfTwoServersFrozenThenKilledTheOtherServes) {
 // Durability: with appendfsync always, every login acknowledged with 200 is
 // still a valid session after Redis is killed with -9 and restarted.
 TEST(FaultE2E, NoAcknowledgedSessionLostAcrossRedisKillNine) {
-  Stack st({{"SESSION_MAX_PER_USER", "1000"}},
+  Stack st(Env{{"SESSION_MAX_PER_USER", "1000"}},
            jeweler::test::RedisServerOptions{.extra_args = {"--appendfsync", "always"}});
   auto port = st.port();
   ASSERT_NE(port, 0);

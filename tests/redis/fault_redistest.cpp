@@ -223,6 +223,9 @@ TEST_P(RedisFault, EveryCommandAnswersAndTheClientRecovers) {
           if (fault == Fault::blackhole) {
             EXPECT_EQ(ok, 0);
           }
+          if (fault != Fault::delay && round == 0) {
+            EXPECT_GT(unavailable, 0) << "the fault did not reach the client";
+          }
           co_await co_sleep(200ms);
         }
         if (fault == Fault::blackhole) {
