@@ -118,5 +118,10 @@ if ! kill -0 "$server_pid" 2>/dev/null; then
   exit 1
 fi
 echo "  server alive after the run; log lines at level error/critical: $(grep -c '"level":"\(error\|critical\)"' "$work/server.log" || true)"
-grep '"level":"\(error\|critical\)"' "$work/server.log" | sed -E 's/.*"msg":"([^"]{0,100}).*/    \1/' | sort | uniq -c | sort -rn | head -5 || true
+if grep -q '"level":"\(error\|critical\)"' "$work/server.log"; then
+  grep '"level":"\(error\|critical\)"' "$work/server.log" | sed -E 's/.*"msg":"([^"]{0,100}).*/    \1/' |
+    sort | uniq -c | sort -rn | head -5
+  cp "$work/server.log" "${TMPDIR:-/tmp}/jeweler-soak-server.log"
+  echo "  server log kept in ${TMPDIR:-/tmp}/jeweler-soak-server.log"
+fi
 exit "$rc"
