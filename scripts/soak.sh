@@ -10,14 +10,17 @@
 #   scripts/soak.sh [SECONDS]              # soak + chaos
 #   scripts/soak.sh --outage [SECONDS]     # 503 latency while Redis is down
 #                                          # (64 connections on /api/auth/me; wrk if installed)
+#   scripts/soak.sh --freeze [SECONDS]     # how long after SIGSTOP of Redis /health and
+#                                          # jeweler_redis_up say down: 8 trials idle, 8 under
+#                                          # load (16 clients on /api/auth/me)
 #
 # Environment: JEWELER_SERVER (default build/src/app/jeweler-server),
 # SOAK_WORKERS (16 clients), HTTP_THREADS (2).
 set -euo pipefail
 
 mode=soak
-if [[ "${1:-}" == "--outage" ]]; then
-  mode=outage
+if [[ "${1:-}" == "--outage" || "${1:-}" == "--freeze" ]]; then
+  mode="${1#--}"
   shift
 fi
 secs="${1:-180}"
@@ -85,6 +88,57 @@ if [[ "$mode" == outage ]]; then
     -w '%{http_code} in %{time_total}s' "http://127.0.0.1:$http_port/api/auth/me")," \
     "Retry-After: $(curl -s -D - -o /dev/null -A jeweler-soak/1.0 -H "Authorization: Bearer $token" \
     "http://127.0.0.1:$http_port/api/auth/me" | tr -d '\r' | sed -n 's/^[Rr]etry-[Aa]fter: //p')"
+  kill -0 "$server_pid" || { echo "jeweler-server died" >&2; exit 1; }
+  exit 0
+fi
+
+if [[ "$mode" == freeze ]]; then
+  token="$(curl -s -X POST "http://127.0.0.1:$http_port/api/auth/login" -A jeweler-soak/1.0 \
+    -H 'Content-Type: application/json' -d '{"email":"clerk@aurum.example","password":"aurum-clerk-pw"}' |
+    sed -E 's/.*"token":"([^"]+)".*/\1/')"
+  for load in idle loaded; do
+    load_pid=
+    if [[ "$load" == loaded ]]; then
+      python3 "$root/scripts/soak_driver.py" outage --port "$http_port" --seconds 3600 --workers 16 \
+        --token "$token" --target /api/auth/me >/dev/null 2>&1 &
+      load_pid=$!
+      sleep 1
+    fi
+    python3 - "$http_port" "$redis_pid" "$load" <<'PY'
+import random, signal, os, sys, time, urllib.request, urllib.error
+port, pid, load = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+def status(path):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+            body = r.read().decode()
+            return r.status, body
+    except urllib.error.HTTPError as e:
+        return e.code, ""
+def metric_up():
+    _, body = status("/metrics")
+    return "\njeweler_redis_up 1" in body
+health_ms, metric_ms = [], []
+for trial in range(8):
+    while status("/health")[0] != 200 or not metric_up():
+        time.sleep(0.05)
+    time.sleep(random.uniform(0, 1.0))  # any phase of the 1 s health PING
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGSTOP)
+    h = m = None
+    while h is None or m is None:
+        now = (time.monotonic() - t0) * 1000
+        if h is None and status("/health")[0] == 503: h = now
+        if m is None and not metric_up(): m = now
+        if now > 20000: break
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGCONT)
+    health_ms.append(h or -1); metric_ms.append(m or -1)
+fmt = lambda v: " ".join(f"{x:.0f}" for x in v)
+print(f"{load:7s} /health 503 after SIGSTOP (ms): {fmt(sorted(health_ms))}")
+print(f"{load:7s} jeweler_redis_up 0 after SIGSTOP (ms): {fmt(sorted(metric_ms))}")
+PY
+    [[ -n "$load_pid" ]] && kill "$load_pid" 2>/dev/null && wait "$load_pid" 2>/dev/null || true
+  done
   kill -0 "$server_pid" || { echo "jeweler-server died" >&2; exit 1; }
   exit 0
 fi
