@@ -63,39 +63,52 @@ class CommandMetrics final : public redis::CommandObserver {
   std::unordered_map<std::string, metrics::Histogram*, Hash, std::equal_to<>> cache_;
 };
 
-/// Each thread's client state, published for /metrics (a Client may only be
-/// read on its own thread).
-struct RedisBoard {
-  struct Slot {
-    std::atomic<int> up{0};
-    std::atomic<std::uint64_t> reconnects{0};
-  };
-  explicit RedisBoard(std::size_t n) : slots(new Slot[n]), size(n) {}
-  std::unique_ptr<Slot[]> slots;
-  std::size_t size;
-};
-
 struct ThreadServices {
   std::unique_ptr<redis::Client> client;
   std::unique_ptr<ThreadContext> ctx;
   http::Router router;
   http::PipelineSlots slots;
-  std::shared_ptr<std::atomic<bool>> stop_publisher = std::make_shared<std::atomic<bool>>(false);
+  // Set when the thread drains: ends the Redis memory poller (thread 0).
+  std::shared_ptr<std::atomic<bool>> stop_memory_poll = std::make_shared<std::atomic<bool>>(false);
 };
 
-asio::awaitable<void> publish_redis_state(redis::Client& client, RedisBoard::Slot& slot,
-                                          std::shared_ptr<std::atomic<bool>> stop) {
-  asio::steady_timer t(co_await asio::this_coro::executor);
-  while (!*stop) {
-    auto h = client.health();
-    slot.up.store(h.up() ? 1 : 0, std::memory_order_relaxed);
-    slot.reconnects.store(h.reconnects, std::memory_order_relaxed);
-    t.expires_after(250ms);
-    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-  }
-}
-
 }  // namespace
+
+redis::Status RedisStatus::read() const {
+  redis::Status out;
+  std::lock_guard lock(mu_);
+  if (sources_.empty()) return out;
+  bool ready = true;
+  int rank = 3;  // the worst state of any thread: closed < connecting < reconnecting < ready
+  auto rank_of = [](redis::State s) {
+    switch (s) {
+      case redis::State::closed:
+        return 0;
+      case redis::State::connecting:
+        return 1;
+      case redis::State::reconnecting:
+        return 2;
+      case redis::State::ready:
+        return 3;
+    }
+    return 0;
+  };
+  out.state = redis::State::ready;
+  for (const auto& src : sources_) {
+    redis::Status s;  // no client yet: connecting
+    if (src) s = src->read();
+    if (s.state != redis::State::ready) ready = false;
+    if (rank_of(s.state) < rank) {
+      rank = rank_of(s.state);
+      out.state = s.state;
+    }
+    if (s.stalled) out.stalled = true;
+    out.last_ping_ms = std::max(out.last_ping_ms, s.last_ping_ms);
+    out.reconnects += s.reconnects;
+  }
+  out.stalled = ready && out.stalled;
+  return out;
+}
 
 struct App::Impl {
   ServerConfig config;
@@ -105,7 +118,7 @@ struct App::Impl {
   Readiness readiness;
   std::vector<RouteModule> modules;
   std::vector<std::unique_ptr<ThreadServices>> threads;
-  std::unique_ptr<RedisBoard> board;
+  std::unique_ptr<RedisStatus> redis_status;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
@@ -161,23 +174,19 @@ int App::run() {
   }
   const std::size_t n = server.threads();
   I.threads.resize(n);
-  I.board = std::make_unique<RedisBoard>(n);
+  I.redis_status = std::make_unique<RedisStatus>(n);
 
   ProcessContext pc{cfg, I.registry, I.shared};
   for (auto& m : I.modules)
     if (m.init_process) m.init_process(pc);
 
-  auto* board = I.board.get();
-  I.registry.add_collector([board](metrics::Writer& w) {
-    int up = board->size ? 1 : 0;
-    std::uint64_t reconnects = 0;
-    for (std::size_t i = 0; i < board->size; ++i) {
-      up = std::min(up, board->slots[i].up.load(std::memory_order_relaxed));
-      reconnects += board->slots[i].reconnects.load(std::memory_order_relaxed);
-    }
-    w.gauge("jeweler_redis_up", "1 when every thread's Redis connection is ready", {}, up);
+  auto* redis_status = I.redis_status.get();
+  I.registry.add_collector([redis_status](metrics::Writer& w) {
+    const auto s = redis_status->read();  // the state /health reads
+    w.gauge("jeweler_redis_up", "1 when every thread's Redis connection is ready", {},
+            s.up() ? 1 : 0);
     w.counter("jeweler_redis_reconnects_total", "Redis reconnections after the first connect", {},
-              static_cast<double>(reconnects));
+              static_cast<double>(s.reconnects));
   });
   I.registry.add_collector([&server](metrics::Writer& w) {
     w.gauge("jeweler_http_connections", "Open HTTP connections", {},
@@ -199,18 +208,26 @@ int App::run() {
     ts->client = redis::make_client(ex, cfg.redis);
     ts->client->set_observer(std::make_shared<CommandMetrics>(I.registry.histogram(
         "jeweler_redis_command_duration_seconds", "Redis command latency (seconds)", {"command"})));
-    ts->ctx.reset(new ThreadContext{
-        i, ex, *ts->client, cfg, I.registry, I.shared, ts->router, ts->slots, I.readiness, {}});
+    I.redis_status->set(i, ts->client->status_source());
+    ts->ctx.reset(new ThreadContext{i,
+                                    ex,
+                                    *ts->client,
+                                    cfg,
+                                    I.registry,
+                                    I.shared,
+                                    ts->router,
+                                    ts->slots,
+                                    I.readiness,
+                                    *I.redis_status,
+                                    {}});
     add_ops_routes(*ts->ctx, I.started);
     if (!cfg.origins.cors.empty())
       ts->slots.cors = http::cors(std::make_shared<const http::OriginPolicy>(cfg.origins));
     for (auto& m : I.modules)
       if (m.init_thread) m.init_thread(*ts->ctx);
-    asio::co_spawn(ex, publish_redis_state(*ts->client, I.board->slots[i], ts->stop_publisher),
-                   asio::detached);
     // In cluster mode INFO would describe one node only: not exported.
     if (i == 0 && cfg.redis.mode != redis::Mode::cluster)
-      asio::co_spawn(ex, poll_redis_memory(*ts->client, redis_memory, ts->stop_publisher, 5s),
+      asio::co_spawn(ex, poll_redis_memory(*ts->client, redis_memory, ts->stop_memory_poll, 5s),
                      asio::detached);
     auto access = spdlog::get("access");
     if (!access) access = spdlog::default_logger();
@@ -234,7 +251,7 @@ int App::run() {
   };
   hooks.drain = [&I](std::size_t i) -> asio::awaitable<void> {
     auto& ts = *I.threads[i];
-    ts.stop_publisher->store(true);
+    ts.stop_memory_poll->store(true);
     co_await ts.client->shutdown(2s);
   };
   hooks.teardown = [&I](std::size_t i) {

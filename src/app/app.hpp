@@ -85,6 +85,25 @@ struct Readiness {
   std::atomic<bool> shutting_down{false};
 };
 
+/// The Redis state of the whole process: every thread's client, read at
+/// read time. /health, /health/ready and jeweler_redis_up all call read(), so
+/// they never disagree and never lag behind the clients.
+class RedisStatus {
+ public:
+  explicit RedisStatus(std::size_t threads) : sources_(threads) {}
+  void set(std::size_t thread, std::shared_ptr<const redis::StatusSource> s) {
+    std::lock_guard lock(mu_);
+    sources_.at(thread) = std::move(s);
+  }
+  /// Up when every thread's client is up (connected, not stalled); a thread
+  /// whose client does not exist yet counts as connecting.
+  redis::Status read() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<const redis::StatusSource>> sources_;
+};
+
 struct ThreadContext {
   std::size_t index;               // 0 .. threads-1
   asio::any_io_executor executor;  // this thread's io_context
@@ -95,6 +114,7 @@ struct ThreadContext {
   http::Router& router;              // register this thread's routes here
   http::PipelineSlots& slots;        // authenticate / rate_limit / extra
   const Readiness& readiness;
+  const RedisStatus& redis_status;  // the process-wide Redis state (thread-safe)
 
   /// Keeps a per-thread service alive as long as the thread serves (it is
   /// destroyed on the thread, after the Redis client closed).

@@ -30,6 +30,7 @@ asio::awaitable<double> live_ping_ms(redis::Client& client) {
 void add_ops_routes(ThreadContext& t, std::chrono::steady_clock::time_point started) {
   redis::Client* client = &t.redis;
   const Readiness* readiness = &t.readiness;
+  const RedisStatus* status = &t.redis_status;  // /health, /health/ready and /metrics read it
   http::metrics::Registry* registry = &t.metrics;
   std::shared_ptr<const HealthChecks> parts = t.shared.get<HealthChecks>();
 
@@ -37,8 +38,8 @@ void add_ops_routes(ThreadContext& t, std::chrono::steady_clock::time_point star
   health_opts.name = "/health";
   t.router.get(
       "/health",
-      [client, started, parts](http::Request&) -> asio::awaitable<http::Response> {
-        auto h = client->health();
+      [client, status, started, parts](http::Request&) -> asio::awaitable<http::Response> {
+        const auto h = status->read();
         double latency = h.last_ping_ms;
         if (h.up() && latency < 0) latency = co_await live_ping_ms(*client);
         boost::json::object redis_obj;
@@ -47,8 +48,8 @@ void add_ops_routes(ThreadContext& t, std::chrono::steady_clock::time_point star
           redis_obj["latencyMs"] = round3(latency);
         else
           redis_obj["latencyMs"] = nullptr;
-        redis_obj["mode"] = redis::to_string(h.mode);
-        if (!h.up()) redis_obj["state"] = redis::to_string(h.state);
+        redis_obj["mode"] = redis::to_string(client->config().mode);
+        if (!h.up()) redis_obj["state"] = h.stalled ? "stalled" : redis::to_string(h.state);
         auto uptime = std::chrono::duration_cast<std::chrono::seconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
@@ -108,11 +109,11 @@ void add_ops_routes(ThreadContext& t, std::chrono::steady_clock::time_point star
   ready_opts.quiet_log = true;
   t.router.get(
       "/health/ready",
-      [client, readiness](http::Request&) -> asio::awaitable<http::Response> {
+      [status, readiness](http::Request&) -> asio::awaitable<http::Response> {
         std::string reason;
         if (readiness->shutting_down.load()) {
           reason = "shutting_down";
-        } else if (!client->health().up()) {
+        } else if (!status->read().up()) {
           reason = "redis_down";
         }
         if (reason.empty()) co_return http::Response::json_text("{\"status\":\"ready\"}");

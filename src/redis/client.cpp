@@ -88,6 +88,9 @@ class StandaloneHandle final : public Client {
   void set_observer(std::shared_ptr<CommandObserver> o) override {
     impl_->set_observer(std::move(o));
   }
+  std::shared_ptr<const StatusSource> status_source() const override {
+    return impl_->status_source();
+  }
 
  private:
   std::shared_ptr<detail::StandaloneClient> impl_;

@@ -58,7 +58,28 @@ struct Health {
   std::uint64_t commands = 0;    // commands completed (any outcome)
   std::string last_error;        // last connection-level error, for /health
   int protocol = 0;              // 2 or 3 once connected
-  bool up() const noexcept { return state == State::ready; }
+  /// Connected, but a request written to it has waited longer than the
+  /// health deadline without any reply (a frozen server): not up.
+  bool stalled = false;
+  bool up() const noexcept { return state == State::ready && !stalled; }
+};
+
+/// The part of Health that any thread may read at any time (Client itself is
+/// bound to its thread). Computed at read time from atomics the client keeps
+/// current, so /health, /health/ready and jeweler_redis_up read one state.
+struct Status {
+  State state = State::connecting;
+  bool stalled = false;
+  double last_ping_ms = -1;
+  std::uint64_t reconnects = 0;
+  bool up() const noexcept { return state == State::ready && !stalled; }
+};
+
+class StatusSource {
+ public:
+  virtual ~StatusSource() = default;
+  /// Thread-safe; cheap (a few atomic loads and one clock read).
+  virtual Status read() const noexcept = 0;
 };
 
 /// Observes command latencies (for /metrics). Called on the client's thread.
@@ -94,6 +115,10 @@ class Client {
   virtual asio::awaitable<bool> wait_ready(std::chrono::milliseconds timeout) = 0;
 
   virtual void set_observer(std::shared_ptr<CommandObserver> observer) = 0;
+
+  /// The connection state for readers on other threads (kept alive by the
+  /// shared_ptr even after the client is gone: then it reads `closed`).
+  virtual std::shared_ptr<const StatusSource> status_source() const = 0;
 
   /// REDIS_KEY_PREFIX: every key the product writes starts with it.
   const std::string& key_prefix() const noexcept { return config().key_prefix; }

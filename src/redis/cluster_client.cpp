@@ -13,6 +13,7 @@
 #include <array>
 #include <cctype>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 
@@ -116,6 +117,50 @@ std::optional<Redirect> parse_redirect(const Reply& r) {
   return d;
 }
 
+/// Thread-safe state of the cluster client (Client::status_source): the
+/// status of every master's connection, read at read time, plus the table.
+class ClusterStatus final : public StatusSource {
+ public:
+  Status read() const noexcept override {
+    Status s;
+    std::lock_guard lock(mu_);
+    if (stopping) {
+      s.state = State::closed;
+      return s;
+    }
+    // Ready when every slot has a master and every master is connected;
+    // stalled when one of them is frozen.
+    bool ready = table_ok && !masters.empty();
+    for (const auto& m : masters) {
+      auto ms = m->read();
+      if (ms.state != State::ready) ready = false;
+      if (ms.stalled) s.stalled = true;
+      s.last_ping_ms = std::max(s.last_ping_ms, ms.last_ping_ms);
+    }
+    for (const auto& n : nodes) s.reconnects += n->read().reconnects;
+    s.state = ready ? State::ready : ever_ready ? State::reconnecting : State::connecting;
+    s.stalled = ready && s.stalled;
+    return s;
+  }
+  void publish(std::vector<std::shared_ptr<const StatusSource>> m,
+               std::vector<std::shared_ptr<const StatusSource>> n, bool ok, bool ready) {
+    std::lock_guard lock(mu_);
+    masters = std::move(m);
+    nodes = std::move(n);
+    table_ok = ok;
+    ever_ready = ready;
+  }
+  void stop() {
+    std::lock_guard lock(mu_);
+    stopping = true;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<const StatusSource>> masters, nodes;
+  bool table_ok = false, ever_ready = false, stopping = false;
+};
+
 class Core : public std::enable_shared_from_this<Core> {
  public:
   Core(asio::any_io_executor ex, Config cfg)
@@ -128,8 +173,11 @@ class Core : public std::enable_shared_from_this<Core> {
   }
   void stop() noexcept {
     stopping_ = true;
+    status_->stop();
     timer_.cancel();
   }
+
+  std::shared_ptr<const StatusSource> status_source() const { return status_; }
 
   asio::awaitable<Result<std::vector<Reply>>> exec(Pipeline p, ExecOptions opts) {
     auto self = shared_from_this();  // the handle may go while this waits
@@ -138,9 +186,15 @@ class Core : public std::enable_shared_from_this<Core> {
     const auto timeout = opts.timeout.count() > 0 ? opts.timeout : cfg_.command_timeout;
     // Before the first table (start-up) commands wait for it; later a slot
     // without a master fails at once (below) and the rest keeps working.
+    // No table yet and the last attempt to read one failed (every node
+    // refused): the circuit is open, fail at once until the next attempt.
+    if (!table_loaded_ && table_failed_) co_return make_error_code(errc::not_connected);
     if (!table_loaded_ &&
-        !co_await wait_until([this] { return table_loaded_ || stopping_; }, timeout))
+        !co_await wait_until([this] { return table_loaded_ || table_failed_ || stopping_; },
+                             timeout))
       co_return make_error_code(stopping_ ? errc::shutting_down : errc::unavailable);
+    if (!table_loaded_)
+      co_return make_error_code(stopping_ ? errc::shutting_down : errc::not_connected);
     const std::size_t n = p.size();
     std::vector<Client*> target(n, nullptr);
     for (std::size_t i = 0; i < n; ++i) {
@@ -191,6 +245,7 @@ class Core : public std::enable_shared_from_this<Core> {
           again.add(script ? p.commands()[i].as_eval(*script) : p.commands()[i]);
         } else {
           slots_[d->slot] = node;
+          publish();
           request_refresh();
           again.add(p.commands()[i], p.script_at(i));
         }
@@ -207,10 +262,9 @@ class Core : public std::enable_shared_from_this<Core> {
     Health h;
     h.mode = Mode::cluster;
     h.address = cfg_.describe();
-    h.state = stopping_                   ? State::closed
-              : table_ok_ && masters_up() ? State::ready
-              : ever_ready_               ? State::reconnecting
-                                          : State::connecting;
+    const auto st = status_->read();  // the same state other threads read
+    h.state = st.state;
+    h.stalled = st.stalled;
     for (const auto& [addr, node] : nodes_) {
       auto n = node->health();
       h.reconnects += n.reconnects;
@@ -269,6 +323,20 @@ class Core : public std::enable_shared_from_this<Core> {
     auto client = make_client(ex_, std::move(c));
     if (observer_) client->set_observer(observer_);
     return nodes_.emplace(std::move(addr), std::move(client)).first->second.get();
+  }
+
+  /// Tells readers on other threads which connections are the masters.
+  void publish() {
+    std::vector<std::shared_ptr<const StatusSource>> masters, nodes;
+    Client* last = nullptr;
+    std::set<Client*> seen;
+    for (auto* s : slots_) {
+      if (!s || s == last) continue;
+      last = s;
+      if (seen.insert(s).second) masters.push_back(s->status_source());
+    }
+    for (const auto& [addr, node] : nodes_) nodes.push_back(node->status_source());
+    status_->publish(std::move(masters), std::move(nodes), table_ok_, ever_ready_);
   }
 
   Client* any_master() const {
@@ -369,14 +437,17 @@ class Core : public std::enable_shared_from_this<Core> {
       if (stopping_) break;
       last = std::chrono::steady_clock::now();
       refresh_now_ = false;
+      table_failed_ = false;  // half-open: commands wait for this attempt
       const bool complete = co_await refresh();
       if (stopping_) break;
+      table_failed_ = !table_loaded_;
       const bool healthy = complete && masters_up();
       if (healthy && !ever_ready_) {
         ever_ready_ = true;
         jeweler::logger().info("redis cluster: {} masters serve all {} slots ({})", master_count(),
                                kSlots, cfg_.describe());
       }
+      publish();
       if (!healthy && attempt == 3)
         jeweler::logger().warn("redis cluster: not ready: {}",
                                last_error_.empty() ? "a master is unreachable" : last_error_);
@@ -404,12 +475,14 @@ class Core : public std::enable_shared_from_this<Core> {
   std::map<std::string, std::unique_ptr<Client>> nodes_;  // "host:port"; never erased
   std::vector<Client*> slots_;                            // slot -> its master's client
   bool table_loaded_ = false;                             // a table was read once
-  bool table_ok_ = false;                                 // ... and every slot has a master
+  bool table_failed_ = false;  // no table yet, and the last attempt to read one failed
+  bool table_ok_ = false;      // ... and every slot has a master
   bool ever_ready_ = false;
   bool stopping_ = false;
   bool refresh_now_ = false;
   std::string last_error_;
   std::shared_ptr<CommandObserver> observer_;
+  std::shared_ptr<ClusterStatus> status_ = std::make_shared<ClusterStatus>();
 };
 
 class ClusterHandle final : public Client {
@@ -443,6 +516,9 @@ class ClusterHandle final : public Client {
   }
   void set_observer(std::shared_ptr<CommandObserver> o) override {
     core_->set_observer(std::move(o));
+  }
+  std::shared_ptr<const StatusSource> status_source() const override {
+    return core_->status_source();
   }
 
  private:

@@ -28,6 +28,8 @@ class Category final : public boost::system::error_category {
         return "unexpected redis reply type";
       case errc::invalid_argument:
         return "invalid argument for redis";
+      case errc::not_connected:
+        return "redis not connected (circuit open: the last connection attempt failed)";
     }
     return "unknown redis error";
   }
@@ -49,6 +51,7 @@ bool is_unavailable(const boost::system::error_code& ec) noexcept {
     case errc::auth_failed:
     case errc::shutting_down:
     case errc::queue_full:
+    case errc::not_connected:
       return true;
     default:
       return false;

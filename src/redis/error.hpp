@@ -22,6 +22,8 @@ enum class errc {
   server_error,      // Redis answered with an error reply (see Reply::error_code)
   unexpected_reply,  // the reply has a type the caller cannot use
   invalid_argument,  // the caller passed something Redis cannot take
+  not_connected,     // circuit open: the last connection attempt failed, so the
+                     // command fails at once instead of waiting for its deadline
 };
 
 const boost::system::error_category& error_category() noexcept;

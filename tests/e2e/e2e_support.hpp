@@ -63,7 +63,8 @@ inline Env default_env() {
 /// `extra` overrides default_env(); an empty value removes the variable.
 class Stack {
  public:
-  explicit Stack(const Env& extra = {}) : redis(std::make_unique<RedisServer>()) {
+  explicit Stack(const Env& extra = {}, jeweler::test::RedisServerOptions redis_options = {})
+      : redis(std::make_unique<RedisServer>(std::move(redis_options))) {
     dir = jeweler::test::make_temp_dir("e2e");
     env = default_env();
     env["REDIS_URL"] = redis->url();

@@ -56,8 +56,38 @@ bool is_auth_error(const Reply& r) {
 
 }  // namespace
 
+namespace {
+std::int64_t ns_of(steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+}  // namespace
+
+bool StandaloneStatus::stalled_at(steady_clock::time_point now) const noexcept {
+  const auto since = waiting_since.load(std::memory_order_relaxed);
+  return since != 0 &&
+         ns_of(now) - since >
+             std::chrono::duration_cast<std::chrono::nanoseconds>(stall_after_).count();
+}
+
+Status StandaloneStatus::read() const noexcept {
+  Status s;
+  s.state = state.load(std::memory_order_relaxed);
+  s.stalled = s.state == State::ready && stalled_at(steady_clock::now());
+  s.last_ping_ms = last_ping_ms.load(std::memory_order_relaxed);
+  s.reconnects = reconnects.load(std::memory_order_relaxed);
+  return s;
+}
+
 StandaloneClient::StandaloneClient(asio::any_io_executor ex, Config cfg)
-    : ex_(ex), cfg_(std::move(cfg)), wake_(ex), ping_timer_(ex), rng_(std::random_device{}()) {}
+    : ex_(ex),
+      cfg_(std::move(cfg)),
+      // The health deadline: a request unanswered for this long marks the
+      // connection stalled (a frozen server) before the PING times out.
+      status_(
+          std::make_shared<StandaloneStatus>(std::min(cfg_.command_timeout, cfg_.health_interval))),
+      wake_(ex),
+      ping_timer_(ex),
+      rng_(std::random_device{}()) {}
 
 void StandaloneClient::start() {
   auto self = shared_from_this();
@@ -81,6 +111,7 @@ void StandaloneClient::set_state(State s, std::string_view why) {
   if (s == state_) return;
   State old = state_;
   state_ = s;
+  status_->state.store(s, std::memory_order_relaxed);
   if (s == State::ready) {
     // The first connection is part of start-up, which prints one line
     // (API.md section 7); a reconnection is news.
@@ -157,6 +188,7 @@ void StandaloneClient::close_conn(const std::shared_ptr<Conn>& c, error_code ec,
     }
   }
   conn_.reset();
+  status_->waiting_since.store(0, std::memory_order_relaxed);
   if (!stopping_) set_state(State::reconnecting, why);
   wake_.cancel();
 }
@@ -168,6 +200,7 @@ asio::awaitable<Result<std::vector<Reply>>> StandaloneClient::run_request(std::s
                                                                           bool internal) {
   auto self = shared_from_this();
   if (stopping_) co_return make_error_code(errc::shutting_down);
+  if (circuit_) co_return circuit_;  // known down: fail now, not at the deadline
   if (queue_.size() + inflight_.size() >= cfg_.max_pending)
     co_return make_error_code(errc::queue_full);
   auto r = std::make_shared<PendingRequest>(ex_);
@@ -211,6 +244,7 @@ asio::awaitable<void> StandaloneClient::writer(std::shared_ptr<Conn> c) {
       continue;
     }
     buf.clear();
+    const bool was_idle = inflight_.empty();
     while (!queue_.empty() && buf.size() < (1u << 20)) {
       auto r = std::move(queue_.front());
       queue_.pop_front();
@@ -220,6 +254,9 @@ asio::awaitable<void> StandaloneClient::writer(std::shared_ptr<Conn> c) {
       inflight_.push_back(std::move(r));
     }
     if (buf.empty()) continue;
+    // Nothing was waiting for a reply: the wait starts with this write.
+    if (was_idle)
+      status_->waiting_since.store(ns_of(steady_clock::now()), std::memory_order_relaxed);
     c->writing = true;
     error_code ec;
     co_await c->transport->write_all(asio::buffer(buf), ec);
@@ -246,6 +283,7 @@ asio::awaitable<void> StandaloneClient::reader(std::shared_ptr<Conn> c) {
           ec == asio::error::eof ? "connection closed by server" : "read failed: " + ec.message());
       co_return;
     }
+    bool answered = false;
     for (;;) {
       auto r = c->parser.next();
       if (!r) {
@@ -265,8 +303,14 @@ asio::awaitable<void> StandaloneClient::reader(std::shared_ptr<Conn> c) {
         auto done = std::move(req);
         inflight_.pop_front();
         complete(done, {});
+        answered = true;
       }
     }
+    // A reply came: the server is alive; whatever is still in flight waits
+    // from now on (one clock read per read, not per reply).
+    if (answered)
+      status_->waiting_since.store(inflight_.empty() ? 0 : ns_of(steady_clock::now()),
+                                   std::memory_order_relaxed);
   }
 }
 
@@ -383,6 +427,7 @@ asio::awaitable<void> StandaloneClient::run() {
     std::string why;
     error_code ec;
     std::shared_ptr<Conn> c;
+    circuit_ = {};  // half-open: commands issued now wait for this attempt
     auto target = co_await resolve_target(why);
     if (target) {
       auto t = co_await connect_transport(ex_, cfg_, *target, why);
@@ -403,8 +448,14 @@ asio::awaitable<void> StandaloneClient::run() {
     }
     if (ec) {
       record_error(why);
-      if (ec == make_error_code(errc::auth_failed) || ec == make_error_code(errc::invalid_argument))
-        fail_queue(ec);  // a clear error now rather than a timeout later
+      // The circuit opens: Redis is known to be unusable, so the commands
+      // waiting for this attempt and every command until the next attempt
+      // fail at once (auth_failed / invalid_argument keep their clear error).
+      circuit_ =
+          ec == make_error_code(errc::auth_failed) || ec == make_error_code(errc::invalid_argument)
+              ? ec
+              : make_error_code(errc::not_connected);
+      fail_queue(circuit_);
       set_state(ever_connected_ ? State::reconnecting : State::connecting, why);
       wake_.expires_after(backoff(attempt++));
       co_await wake_.async_wait(use_tuple);
@@ -412,6 +463,7 @@ asio::awaitable<void> StandaloneClient::run() {
     }
     attempt = 0;
     if (ever_connected_) ++reconnects_;
+    status_->reconnects.store(reconnects_, std::memory_order_relaxed);
     ever_connected_ = true;
     current_ = *target;
     conn_ = c;
@@ -447,6 +499,7 @@ asio::awaitable<void> StandaloneClient::pinger() {
     if (r && !(*r)[0].is_error()) {
       last_ping_ms_ =
           std::chrono::duration<double, std::milli>(steady_clock::now() - start).count();
+      status_->last_ping_ms.store(last_ping_ms_, std::memory_order_relaxed);
     } else if (!r && r.error() == make_error_code(errc::timeout) && c && c == conn_ && c->alive) {
       close_conn(c, make_error_code(errc::timeout), "health PING timed out");
     }
@@ -456,6 +509,7 @@ asio::awaitable<void> StandaloneClient::pinger() {
 Health StandaloneClient::health() const {
   Health h;
   h.state = state_;
+  h.stalled = state_ == State::ready && status_->stalled_at(steady_clock::now());
   h.mode = cfg_.mode;
   h.address =
       cfg_.mode == Mode::sentinel && ever_connected_

@@ -11,6 +11,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <random>
@@ -35,6 +36,27 @@ struct PendingRequest {
   std::chrono::steady_clock::time_point started;
 };
 
+/// The thread-safe half of the client's health (Client::status_source):
+/// written by the client's thread, read by any thread.
+class StandaloneStatus final : public StatusSource {
+ public:
+  explicit StandaloneStatus(std::chrono::milliseconds stall_after) : stall_after_(stall_after) {}
+  Status read() const noexcept override;
+  /// Stalled at `now`: a request has waited longer than the deadline with no
+  /// reply since (0 = nothing is waiting).
+  bool stalled_at(std::chrono::steady_clock::time_point now) const noexcept;
+
+  std::atomic<State> state{State::connecting};
+  std::atomic<double> last_ping_ms{-1};
+  std::atomic<std::uint64_t> reconnects{0};
+  /// steady_clock nanoseconds since which the oldest unanswered request has
+  /// been waiting with no reply read (0: nothing in flight).
+  std::atomic<std::int64_t> waiting_since{0};
+
+ private:
+  std::chrono::milliseconds stall_after_;
+};
+
 class StandaloneClient final : public std::enable_shared_from_this<StandaloneClient> {
  public:
   StandaloneClient(asio::any_io_executor ex, Config cfg);
@@ -50,6 +72,7 @@ class StandaloneClient final : public std::enable_shared_from_this<StandaloneCli
   asio::awaitable<void> shutdown(std::chrono::milliseconds deadline);
   asio::awaitable<bool> wait_ready(std::chrono::milliseconds timeout);
   void set_observer(std::shared_ptr<CommandObserver> o) { observer_ = std::move(o); }
+  std::shared_ptr<const StatusSource> status_source() const { return status_; }
 
  private:
   struct Conn {
@@ -79,6 +102,11 @@ class StandaloneClient final : public std::enable_shared_from_this<StandaloneCli
   asio::any_io_executor ex_;
   Config cfg_;
   State state_ = State::connecting;
+  // The circuit: set when a connection attempt fails (the error commands get
+  // at once while it is set), cleared when the next attempt starts
+  // (half-open: commands wait for that attempt, within their deadline).
+  boost::system::error_code circuit_;
+  std::shared_ptr<StandaloneStatus> status_;
   bool stopping_ = false;
   bool ever_connected_ = false;
   std::shared_ptr<Conn> conn_;
