@@ -157,7 +157,13 @@ TEST(RateLimitOpsE2E, ErrorsOnEveryCallShowInHealthAndMetrics) {
                {"RATE_LIMIT_AUTH_ALGORITHM", "gcra"}});
   auto port = st.port();
   ASSERT_NE(port, 0);
-  ASSERT_EQ(call(port, "GET", "/health").status, 200);
+  // Every thread's client connects just after the port opens: wait for up.
+  int health = 0;
+  for (int i = 0; i < 200 && health != 200; ++i) {
+    health = call(port, "GET", "/health").status;
+    if (health != 200) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(health, 200);
   st.redis->cli({"CONFIG", "SET", "maxmemory", "1"});
   for (int i = 0; i < 5; ++i) {
     auto r = call(port, "GET", "/api/auth/me");  // api fails open: decided by the fallback
