@@ -268,7 +268,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       if (ec == bhttp::error::need_more) {
         ec = {};
         if (n > 0) continue;
-        parser.put_eof(ec);  // the input ends here: the peer closed
+        if (!parser.got_some()) return false;  // nothing sent: no request
+        parser.put_eof(ec);                    // the input ends here: the peer closed
         return !ec && (header_only ? parser.is_header_done() : parser.is_done());
       }
       if (ec) return false;  // 400 / 431 from the server, nothing of ours ran
@@ -306,6 +307,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   http::Response res = call(req);
   check(req, res);
+  static const bool verbose = std::getenv("JEWELER_FUZZ_VERBOSE") != nullptr;
+  if (verbose)
+    std::fprintf(stderr, "%s %s -> %u %.200s\n", req.method.c_str(), req.target.c_str(), res.status,
+                 res.body.c_str());
 
   // A fuzzed logout or session revocation may have ended the harness's
   // session: log in again so the next inputs still reach the handlers.

@@ -34,6 +34,9 @@ echo "=== ${dir}: build ${targets[*]}"
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+if [[ -z "${ASAN_SYMBOLIZER_PATH:-}" ]] && command -v llvm-symbolizer >/dev/null; then
+  export ASAN_SYMBOLIZER_PATH="$(command -v llvm-symbolizer)"  # stacks with file:line
+fi
 mkdir -p "$dir/artifacts" "$dir/logs"
 failed=()
 for t in "${targets[@]}"; do
