@@ -263,16 +263,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto feed = [&](bool header_only) -> bool {
     for (;;) {
       if (header_only ? parser.is_header_done() : parser.is_done()) return true;
-      std::size_t n = parser.put(asio::buffer(rest.data(), rest.size()), ec);
+      std::size_t n = rest.empty() ? 0 : parser.put(asio::buffer(rest.data(), rest.size()), ec);
       rest.remove_prefix(n);
-      if (ec == bhttp::error::need_more) {
-        ec = {};
-        if (n > 0) continue;
-        if (!parser.got_some()) return false;  // nothing sent: no request
-        parser.put_eof(ec);                    // the input ends here: the peer closed
-        return !ec && (header_only ? parser.is_header_done() : parser.is_done());
-      }
+      if (ec == bhttp::error::need_more) ec = {};
       if (ec) return false;  // 400 / 431 from the server, nothing of ours ran
+      if (n > 0) continue;
+      // No progress: the input ends here, the peer closed.
+      if (!parser.got_some()) return false;  // nothing sent: no request
+      parser.put_eof(ec);
+      return !ec && (header_only ? parser.is_header_done() : parser.is_done());
     }
   };
   if (!feed(true)) return 0;
