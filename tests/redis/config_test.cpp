@@ -134,3 +134,15 @@ TEST(Config, Durations) {
     EXPECT_NE(std::string(e.what()).find("SESSION_TTL"), std::string::npos);
   }
 }
+
+// Found by fuzz/config_fuzz.cpp: what() is printed as a C string, so a NUL
+// in a message (a key or value from a config file) cut it short, down to
+// nothing when the key came first. Control bytes are shown as \xNN.
+TEST(Config, ControlBytesInMessagesAreEscaped) {
+  auto msg = error_of({{"REDIS_PORT", std::string("63\0"
+                                                  "79\x1b[2J",
+                                                  9)}});
+  EXPECT_NE(msg.find("REDIS_PORT"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("63\\x0079\\x1b[2J"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\x1b'), std::string::npos) << msg;
+}
