@@ -125,6 +125,8 @@ std::vector<Endpoint> parse_endpoints(std::string_view list, std::string_view wh
         if (close == s.npos || close + 1 >= s.size() || s[close + 1] != ':')
           bad(what, "'" + item + "' is not [ipv6]:port");
         ep.host = std::string(s.substr(1, close - 1));
+        // "[]:7000" named no host (found by fuzz/config_fuzz.cpp).
+        if (ep.host.empty()) bad(what, "'" + item + "' has no host");
         ep.port = parse_port(s.substr(close + 2), what);
       } else {
         auto colon = s.rfind(':');
