@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages the project needs, only when one is missing.
 # Safe to run repeatedly; needs root (or sudo) the first time.
 #
-#   scripts/deps.sh           # build + test dependencies (scripts/run.sh, scripts/test.sh, CI)
+#   scripts/deps.sh           # build + test dependencies (scripts/run.sh, scripts/test.sh, CI;
+#                             # clang-15 + libfuzzer-15-dev for scripts/fuzz.sh, which CI runs)
 #   scripts/deps.sh --bench   # also the HTTP benchmark tools (wrk, python3 for bench/http/*.sh)
 set -euo pipefail
 PKGS=(
@@ -14,6 +15,7 @@ PKGS=(
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools
   prometheus python3 python3-yaml
+  clang-15 libfuzzer-15-dev
 )
 case "${1:-}" in
   "") ;;

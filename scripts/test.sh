@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite, twice: an optimised build, then the
 # same suite under AddressSanitizer + UndefinedBehaviorSanitizer (any report
-# fails the run). Installs missing Debian packages first.
+# fails the run); then (mode all) every libFuzzer target briefly
+# (scripts/fuzz.sh, FUZZ_SECONDS each, default 30). Installs missing Debian
+# packages first.
 #
-#   scripts/test.sh            # both builds
+#   scripts/test.sh            # both builds + the fuzz targets (CI)
 #   scripts/test.sh release    # optimised build only
 #   scripts/test.sh asan       # sanitizer build only
+#   scripts/test.sh fuzz       # the fuzz targets only
 # Extra arguments after the mode go to ctest (e.g. -R redis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,8 +31,8 @@ suite() {
 }
 
 case "$mode" in
-  all | release | asan) ;;
-  *) echo "usage: scripts/test.sh [all|release|asan] [ctest args...]" >&2; exit 2 ;;
+  all | release | asan | fuzz) ;;
+  *) echo "usage: scripts/test.sh [all|release|asan|fuzz] [ctest args...]" >&2; exit 2 ;;
 esac
 
 if [[ "$mode" == all || "$mode" == release ]]; then
@@ -40,5 +43,8 @@ if [[ "$mode" == all || "$mode" == asan ]]; then
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   export JEWELER_SANITIZED=1
   suite build-asan RelWithDebInfo ON "$@"
+fi
+if [[ "$mode" == all || "$mode" == fuzz ]]; then
+  scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 fi
 echo "=== all test suites passed"

@@ -585,8 +585,9 @@ FramingFault fill_request(Request& req, const bhttp::request<GrowingBody>& msg) 
   return check_codings(codings);
 }
 
-/// Splits the target into path and query; false when it is unusable.
-bool parse_target(Request& req) {
+}  // namespace
+
+bool detail::parse_target(Request& req) {
   std::string_view t = req.target;
   // absolute-form (RFC 9112 3.2.2): keep only path and query.
   if (t.starts_with("http://") || t.starts_with("https://")) {
@@ -623,6 +624,8 @@ bool parse_target(Request& req) {
   }
   return true;
 }
+
+namespace {
 
 bool header_safe(std::string_view s) noexcept {
   return s.find_first_of("\r\n") == std::string_view::npos;
@@ -763,7 +766,7 @@ asio::awaitable<void> Server::Impl::session(ThreadState& ts, tcp::socket sock,
     }
     req.peer_address = peer;
     req.peer_port = peer_port;
-    if (!parse_target(req)) {
+    if (!detail::parse_target(req)) {
       co_await send_error(400, "Malformed request target");
       break;
     }

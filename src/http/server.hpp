@@ -28,6 +28,15 @@ namespace jeweler::http {
 
 using namespace std::chrono_literals;
 
+namespace detail {
+/// What the server does with every request's target: an absolute-form
+/// target is reduced to its path and query; the path is percent-decoded into
+/// req.path and the query into req.query (a bad escape sets req.rejection =
+/// 400). False when the target is unusable (not starting with '/'): the
+/// server answers 400. Exposed for the HTTP fuzz target (fuzz/http_fuzz.cpp).
+bool parse_target(Request& req);
+}  // namespace detail
+
 struct ServerOptions {
   std::string host = "127.0.0.1";                  // HOST
   std::uint16_t port = 8080;                       // PORT (0: any free port, see port())

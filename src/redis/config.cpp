@@ -10,8 +10,27 @@ namespace jeweler::redis {
 
 namespace {
 
+// what() is printed as a C string: a control byte that came from a config
+// file or the environment (a NUL first in a key made the message empty;
+// found by fuzz/config_fuzz.cpp) is shown as \xNN.
+std::string printable(std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 [[noreturn]] void bad(std::string_view what, std::string_view why) {
-  throw ConfigError(std::string(what) + ": " + std::string(why));
+  throw ConfigError(printable(std::string(what) + ": " + std::string(why)));
 }
 
 std::string trim(std::string_view s) {
@@ -113,6 +132,8 @@ std::vector<Endpoint> parse_endpoints(std::string_view list, std::string_view wh
         if (close == s.npos || close + 1 >= s.size() || s[close + 1] != ':')
           bad(what, "'" + item + "' is not [ipv6]:port");
         ep.host = std::string(s.substr(1, close - 1));
+        // "[]:7000" named no host (found by fuzz/config_fuzz.cpp).
+        if (ep.host.empty()) bad(what, "'" + item + "' has no host");
         ep.port = parse_port(s.substr(close + 2), what);
       } else {
         auto colon = s.rfind(':');

@@ -167,6 +167,33 @@ TEST(Config, UnknownFileKeyIsRejected) {
   std::filesystem::remove_all(dir);
 }
 
+// Found by fuzz/config_fuzz.cpp: a key starting with a NUL byte gave a
+// ConfigError whose what() was empty (the message is a C string), so the
+// server exited naming nothing. Control bytes are now shown as \xNN.
+TEST(Config, ControlBytesInAFileKeyAreShownNotSwallowed) {
+  auto dir = make_temp_dir("cfg");
+  const std::string path = dir + "/jeweler.conf";
+  std::ofstream(path) << std::string("\0EDIS_PORT=1\n", 13);
+  std::string msg;
+  try {
+    app::load_config(path, env_of({}));
+  } catch (const app::ConfigError& e) {
+    msg = e.what();  // as the server prints it
+  }
+  EXPECT_NE(msg.find("\\x00EDIS_PORT"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("unknown setting"), std::string::npos) << msg;
+  std::ofstream(path) << "PORT=80\x1b[2J\n";
+  msg.clear();
+  try {
+    app::load_config(path, env_of({}));
+  } catch (const app::ConfigError& e) {
+    msg = e.what();
+  }
+  EXPECT_NE(msg.find("PORT"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\x1b'), std::string::npos) << msg;
+  std::filesystem::remove_all(dir);
+}
+
 // The binary itself.
 
 TEST(ServerBinary, HelpAndVersion) {

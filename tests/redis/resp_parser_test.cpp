@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 using namespace jeweler::redis;
@@ -41,6 +42,64 @@ bool is_protocol_error(std::string_view bytes) {
   p.feed(bytes);
   auto r = p.next();
   return !r && r.error() == make_error_code(errc::protocol_error);
+}
+
+// What a parse of a whole stream comes to: every reply (written out, NaN
+// included, which Reply's operator== never finds equal), then "error" or
+// "more:<bytes buffered>".
+void describe(const Reply& r, std::string& out) {
+  out += std::to_string(static_cast<int>(r.type));
+  out += '[';
+  out += std::to_string(r.str.size()) + ':' + r.str + ';' + std::to_string(r.integer) + ';';
+  std::uint64_t bits;
+  std::memcpy(&bits, &r.number, sizeof bits);
+  out += std::to_string(bits);
+  for (const auto& e : r.elements) describe(e, out);
+  out += ']';
+}
+
+// Feeds `bytes` cut at the ascending positions `cuts`, draining next() after
+// each piece as the client does.
+std::string outcome(std::string_view bytes, const std::vector<std::size_t>& cuts,
+                    detail::ParserLimits limits = {}) {
+  RespParser p(limits);
+  std::string out;
+  std::size_t from = 0;
+  auto drain = [&]() -> bool {
+    for (;;) {
+      auto r = p.next();
+      if (!r) {
+        out += "error";
+        return false;
+      }
+      if (!*r) return true;
+      describe(**r, out);
+      out += '\n';
+    }
+  };
+  for (std::size_t i = 0; i <= cuts.size(); ++i) {
+    std::size_t to = i < cuts.size() ? cuts[i] : bytes.size();
+    p.feed(bytes.substr(from, to - from));
+    from = to;
+    if (!drain()) return out;
+  }
+  return out + "more:" + std::to_string(p.buffered());
+}
+
+// Splits every input at every position (and, for short ones, at every pair
+// of positions) and expects the one-shot outcome each time.
+void expect_segmentation_independent(std::string_view bytes, detail::ParserLimits limits = {}) {
+  const std::string whole = outcome(bytes, {}, limits);
+  for (std::size_t i = 0; i <= bytes.size(); ++i) {
+    ASSERT_EQ(outcome(bytes, {i}, limits), whole) << "split at " << i << " of " << bytes.size();
+    if (bytes.size() <= 64) {
+      for (std::size_t j = i; j <= bytes.size(); ++j)
+        ASSERT_EQ(outcome(bytes, {i, j}, limits), whole) << "split at " << i << "," << j;
+    }
+  }
+  std::vector<std::size_t> every;
+  for (std::size_t i = 1; i < bytes.size(); ++i) every.push_back(i);
+  ASSERT_EQ(outcome(bytes, every, limits), whole) << "byte by byte";
 }
 
 }  // namespace
@@ -198,4 +257,117 @@ TEST(RespParser, SurvivesRandomBytes) {
     }
   }
   SUCCEED();
+}
+
+// Issue 15.5: the line limit is a property of the bytes, not of the reads.
+TEST(RespParser, LineLimitDoesNotDependOnSegmentation) {
+  const std::string long_line = "+" + std::string(70000, 'a') + "\r\n";
+  EXPECT_EQ(outcome(long_line, {}), "error");                    // was accepted
+  EXPECT_EQ(outcome(long_line, {65600}), "error");               // was an error
+  for (std::size_t cut = 1; cut < long_line.size(); cut += 997)  // many cut points
+    EXPECT_EQ(outcome(long_line, {cut}), "error") << cut;
+  // A 1 MiB error line in one piece is a protocol error too.
+  EXPECT_EQ(outcome("-" + std::string(1 << 20, 'E') + "\r\n", {}), "error");
+  // The limit itself: 64 KiB of line are fine, one byte more is not, split
+  // anywhere around the edge (and inside the CRLF).
+  detail::ParserLimits limits;
+  const std::string at_limit = "+" + std::string(limits.max_line, 'a') + "\r\n";
+  const std::string over = "+" + std::string(limits.max_line + 1, 'a') + "\r\n";
+  EXPECT_NE(outcome(at_limit, {}).find("more:0"), std::string::npos);
+  EXPECT_EQ(outcome(over, {}), "error");
+  for (std::size_t cut = at_limit.size() - 8; cut <= at_limit.size(); ++cut) {
+    EXPECT_EQ(outcome(at_limit, {cut}), outcome(at_limit, {})) << cut;
+    EXPECT_EQ(outcome(over, {cut}), "error") << cut;
+  }
+  // Same for a header line and with small limits, every split position.
+  limits.max_line = 8;
+  expect_segmentation_independent("+12345678\r\n+123456789\r\n", limits);
+  expect_segmentation_independent(":1234567\r\n:12345678\r\n$1\r\nx\r\n", limits);
+  expect_segmentation_independent("+1234567\r", limits);
+  expect_segmentation_independent("+12345678\r", limits);
+  expect_segmentation_independent("+123456789\r", limits);
+}
+
+// Issue 15.5: memory follows the bytes received, not announced lengths.
+TEST(RespParser, AnnouncedLengthsReserveNothing) {
+  auto needs_more = [](RespParser& p) {
+    auto r = p.next();
+    return r && !*r;
+  };
+  RespParser bulk;
+  bulk.feed("$536870912\r\n");  // 12 bytes announcing 512 MiB (the largest allowed)
+  ASSERT_TRUE(needs_more(bulk));
+  EXPECT_LT(bulk.allocated(), 64u * 1024u);  // was 512 MiB
+  // The payload, as it arrives, grows the buffer with it (geometrically).
+  const std::string mib(1 << 20, 'x');
+  for (int i = 0; i < 4; ++i) bulk.feed(mib);
+  ASSERT_TRUE(needs_more(bulk));
+  EXPECT_LT(bulk.allocated(), 16u << 20);
+
+  // Counts above the limit (64 Mi elements) are protocol errors; below it
+  // they reserve nothing either.
+  EXPECT_TRUE(is_protocol_error("*100000000\r\n"));
+  for (std::string_view h :
+       {"*60000000\r\n", "%30000000\r\n", "~60000000\r\n", ">60000000\r\n", "|30000000\r\n"}) {
+    RespParser p;
+    p.feed(h);
+    ASSERT_TRUE(needs_more(p)) << h;
+    EXPECT_LT(p.allocated(), 64u * 1024u) << h;
+  }
+  // Nested huge counts neither (63 levels in 693 bytes; each level used to
+  // reserve 1024 elements).
+  RespParser nested;
+  std::string headers;
+  for (int i = 0; i < 63; ++i) headers += "*10000000\r\n";
+  nested.feed(headers);
+  ASSERT_TRUE(needs_more(nested));
+  EXPECT_LT(nested.allocated(), 64u * 1024u);
+  // A complete aggregate still parses (and its elements are all there).
+  std::string big = "*5000\r\n";
+  for (int i = 0; i < 5000; ++i) big += ":" + std::to_string(i) + "\r\n";
+  auto whole = parse_one(big);
+  ASSERT_EQ(whole.elements.size(), 5000u);
+  EXPECT_EQ(whole.elements[4999].integer, 4999);
+}
+
+TEST(RespParser, EveryInputSplitAnywhereEqualsOneShot) {
+  const std::vector<std::string> inputs = {
+      "+OK\r\n:12\r\n$3\r\nabc\r\n*2\r\n$1\r\nx\r\n%1\r\n+k\r\n,1.5\r\n_\r\n#t\r\n",
+      "=7\r\ntxt:abc\r\n(12345\r\n>1\r\n+p\r\n~1\r\n:3\r\n!3\r\nERR\r\n",
+      "|1\r\n+key-popularity\r\n%1\r\n$1\r\na\r\n,0.19\r\n*2\r\n:1\r\n:2\r\n",
+      "*2\r\n|1\r\n+a\r\n+b\r\n:7\r\n:8\r\n",
+      "$-1\r\n*-1\r\n*0\r\n%0\r\n|0\r\n+after\r\n",
+      ",nan\r\n,-inf\r\n,inf\r\n,1e308\r\n",
+      "$5\r\nhel\r\n\r\n+x\r\n",  // CRLF inside a bulk payload
+      "$3\r\nabcXY",              // bad bulk terminator
+      "=2\r\nab\r\n",             // verbatim without format
+      "?\r\n",
+      ":12a\r\n",
+      "*1\r\n*1\r\n*1\r\n:1\r\n",
+      "+OK\r\n+partial",
+      "$10\r\nshort",
+      "*3\r\n:1\r\n",
+      "\r\n",
+      "+\r\r\n",
+      "+a\rb\r\n",
+  };
+  for (const auto& in : inputs) {
+    SCOPED_TRACE(in);
+    expect_segmentation_independent(in);
+  }
+  // With small limits the limits are crossed at every position too.
+  detail::ParserLimits tiny;
+  tiny.max_line = 6;
+  tiny.max_depth = 2;
+  tiny.max_bulk = 4;
+  tiny.max_elements = 3;
+  for (const auto& in : inputs) {
+    SCOPED_TRACE("tiny " + in);
+    expect_segmentation_independent(in, tiny);
+  }
+  std::string deep;
+  for (int i = 0; i < 100; ++i) deep += "*1\r\n";
+  deep += ":1\r\n";
+  expect_segmentation_independent(deep);
+  expect_segmentation_independent("$99999999999999\r\n");
 }

@@ -65,6 +65,12 @@ void RespParser::commit(std::size_t n) {
   buf_.resize(write_end_ + n);
 }
 
+std::size_t RespParser::allocated() const noexcept {
+  std::size_t n = buf_.capacity() + stack_.capacity() * sizeof(Frame);
+  for (const Frame& f : stack_) n += f.value.elements.capacity() * sizeof(Reply);
+  return n;
+}
+
 void RespParser::reset() {
   buf_.clear();
   pos_ = 0;
@@ -110,10 +116,14 @@ Result<bool> RespParser::step(std::optional<Reply>& completed) {
   if (data.empty()) return false;
   auto eol = data.find("\r\n");
   if (eol == npos) {
-    // A header line is short; a long one without CRLF is garbage.
-    if (data.size() > 64 * 1024) return proto;
+    // The line is at least this long once its CRLF arrives (a trailing '\r'
+    // may be the CRLF's first half): judged now, the same verdict as later.
+    std::size_t at_least = data.size() - (data.back() == '\r' ? 1 : 0);
+    if (at_least > limits_.max_line + 1) return proto;
     return false;
   }
+  // The limit holds for the line however it arrived (type byte excluded).
+  if (eol > limits_.max_line + 1) return proto;
   char type = data[0];
   std::string_view line = data.substr(1, eol - 1);
   std::size_t header_len = eol + 2;
@@ -171,10 +181,9 @@ Result<bool> RespParser::step(std::optional<Reply>& completed) {
       }
       if (len < 0 || static_cast<std::uint64_t>(len) > limits_.max_bulk) return proto;
       std::size_t n = static_cast<std::size_t>(len);
-      if (data.size() < header_len + n + 2) {
-        buf_.reserve(pos_ + header_len + n + 2);
-        return false;
-      }
+      // No reserve() for the announced length: the buffer grows with the
+      // bytes that actually arrive (geometrically, in prepare/commit).
+      if (data.size() < header_len + n + 2) return false;
       if (data[header_len + n] != '\r' || data[header_len + n + 1] != '\n') return proto;
       std::string_view payload = data.substr(header_len, n);
       ReplyType t = type == '$'   ? ReplyType::bulk_string
@@ -216,8 +225,15 @@ Result<bool> RespParser::step(std::optional<Reply>& completed) {
         if (type == '|') return true;  // empty attribute: nothing to attach
         return attach(std::move(r), completed);
       }
-      // Reserve modestly: the count is untrusted until the elements arrive.
-      r.elements.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(elements, 1024)));
+      // The count is untrusted: an outermost aggregate reserves only what the
+      // bytes already buffered can hold (an element takes at least 3 bytes,
+      // "_\r\n"), so memory follows the bytes received and a complete reply
+      // still gets one allocation. Nested ones grow as elements arrive (they
+      // would all count the same buffered bytes again).
+      if (stack_.empty()) {
+        std::uint64_t room = (data.size() - header_len) / 3;
+        r.elements.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(elements, room)));
+      }
       stack_.push_back(Frame{std::move(r), static_cast<std::size_t>(elements), type == '|'});
       return true;
     }

@@ -2,6 +2,14 @@
 // survives any byte sequence: malformed input is a protocol error, never a
 // crash, an unbounded allocation or unbounded recursion.
 //
+// Two promises the fuzzers check (fuzz/resp_parser_fuzz.cpp):
+// - The result does not depend on how the bytes arrive: the same stream fed
+//   in one piece or split anywhere yields the same replies and the same
+//   protocol error. Every limit is therefore a property of the bytes (a line
+//   is too long whether or not its CRLF has arrived yet).
+// - Memory grows with the bytes received, never with a length or count a
+//   header announces: "$536870912\r\n" or "*100000000\r\n" reserve nothing.
+//
 //   parser.feed(bytes);             // or prepare(n) / commit(n) to read in place
 //   while (auto r = parser.next()) {  // Result<std::optional<Reply>>
 //     if (!*r) break;                // needs more bytes
@@ -21,6 +29,7 @@
 namespace jeweler::redis::detail {
 
 struct ParserLimits {
+  std::size_t max_line = 64u * 1024u;              // bytes of a header/simple line, without CRLF
   std::size_t max_depth = 64;                      // nesting of aggregates
   std::size_t max_bulk = 512u * 1024u * 1024u;     // bytes of one bulk string
   std::size_t max_elements = 64u * 1024u * 1024u;  // elements of one aggregate
@@ -44,6 +53,9 @@ class RespParser {
   void reset();
   /// Bytes received but not yet consumed.
   std::size_t buffered() const noexcept { return buf_.size() - pos_; }
+  /// Bytes the parser holds allocated (buffer + partial aggregates), for
+  /// tests of the "memory follows bytes received" promise.
+  std::size_t allocated() const noexcept;
 
  private:
   struct Frame {
