@@ -187,28 +187,30 @@ TEST(Config, BadUrlFormsNameTheVariable) {
   }
   EXPECT_NE(error_of_url("unix://host/tmp/r.sock").find("no host"), std::string::npos);
   EXPECT_NE(error_of_url("ftp://h").find("redis+unix://"), std::string::npos);
-  // Found by fuzz/config_fuzz.cpp: what() is printed as a C string, so a NUL
-  // in a message (a key or value from a config file) cut it short, down to
-  // nothing when the key came first. Control bytes are shown as \xNN.
-  TEST(Config, ControlBytesInMessagesAreEscaped) {
-    auto msg = error_of({{"REDIS_PORT", std::string("63\0"
-                                                    "79\x1b[2J",
-                                                    9)}});
-    EXPECT_NE(msg.find("REDIS_PORT"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("63\\x0079\\x1b[2J"), std::string::npos) << msg;
-    EXPECT_EQ(msg.find('\x1b'), std::string::npos) << msg;
-  }
+}
 
-  // Found by fuzz/config_fuzz.cpp: "[]:7001" in a node list was accepted as an
-  // endpoint with an empty host (a failure at connect time, not at start-up).
-  TEST(Config, BracketedEndpointNeedsAHost) {
-    for (const char* var : {"REDIS_CLUSTER_NODES", "REDIS_SENTINELS"}) {
-      std::map<std::string, std::string> vars = {{var, "a:7000,[]:7001"}};
-      if (std::string_view(var) == "REDIS_SENTINELS") vars["REDIS_SENTINEL_MASTER"] = "mymaster";
-      auto msg = error_of(vars);
-      EXPECT_NE(msg.find(var), std::string::npos) << msg;
-      EXPECT_NE(msg.find("[]:7001"), std::string::npos) << msg;
-    }
-    EXPECT_THROW(parse_endpoints("[]:7001", "X"), ConfigError);
-    EXPECT_EQ(parse_endpoints("[::1]:7001", "X").at(0).host, "::1");
+// Found by fuzz/config_fuzz.cpp: what() is printed as a C string, so a NUL
+// in a message (a key or value from a config file) cut it short, down to
+// nothing when the key came first. Control bytes are shown as \xNN.
+TEST(Config, ControlBytesInMessagesAreEscaped) {
+  auto msg = error_of({{"REDIS_PORT", std::string("63\0"
+                                                  "79\x1b[2J",
+                                                  9)}});
+  EXPECT_NE(msg.find("REDIS_PORT"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("63\\x0079\\x1b[2J"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\x1b'), std::string::npos) << msg;
+}
+
+// Found by fuzz/config_fuzz.cpp: "[]:7001" in a node list was accepted as an
+// endpoint with an empty host (a failure at connect time, not at start-up).
+TEST(Config, BracketedEndpointNeedsAHost) {
+  for (const char* var : {"REDIS_CLUSTER_NODES", "REDIS_SENTINELS"}) {
+    std::map<std::string, std::string> vars = {{var, "a:7000,[]:7001"}};
+    if (std::string_view(var) == "REDIS_SENTINELS") vars["REDIS_SENTINEL_MASTER"] = "mymaster";
+    auto msg = error_of(vars);
+    EXPECT_NE(msg.find(var), std::string::npos) << msg;
+    EXPECT_NE(msg.find("[]:7001"), std::string::npos) << msg;
   }
+  EXPECT_THROW(parse_endpoints("[]:7001", "X"), ConfigError);
+  EXPECT_EQ(parse_endpoints("[::1]:7001", "X").at(0).host, "::1");
+}
