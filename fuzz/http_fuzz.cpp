@@ -61,6 +61,7 @@ struct Harness {
   http::metrics::Registry registry;
   app::SharedState shared;
   app::Readiness readiness;
+  app::RedisStatus redis_status{1};  // /health reads the one client
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   std::unique_ptr<jeweler::redis::Client> client;
@@ -184,6 +185,7 @@ void init() {
   app::ProcessContext pc{h->cfg, h->registry, h->shared};
   module.init_process(pc);
   h->client = jeweler::redis::make_client(h->io.get_executor(), h->cfg.redis);
+  h->redis_status.set(0, h->client->status_source());
   h->ctx.reset(new app::ThreadContext{0,
                                       h->io.get_executor(),
                                       *h->client,
@@ -193,6 +195,7 @@ void init() {
                                       h->router,
                                       h->slots,
                                       h->readiness,
+                                      h->redis_status,
                                       {}});
   app::add_ops_routes(*h->ctx, std::chrono::steady_clock::now());
   module.init_thread(*h->ctx);
